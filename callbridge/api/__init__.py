@@ -1,0 +1,1 @@
+"""The HTTP API: WaGo-compatible routes, auth, envelope and request models."""

@@ -1,0 +1,60 @@
+"""Request bodies. Field names match case-insensitively, as Go's encoding/json does for WaGo."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class WaGoModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _match_keys_case_insensitively(cls, data: Any) -> Any:
+        if isinstance(data, bytes | str):
+            # WaGo reads JSON whatever the Content-Type says (curl -d sends form-urlencoded), and so do we.
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise PydanticCustomError("json_invalid", "invalid JSON") from exc
+        if not isinstance(data, dict):
+            return data
+        canonical: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            canonical[key.lower()] = key
+            canonical[name.lower()] = key
+        return {canonical.get(k.lower(), k) if isinstance(k, str) else k: v for k, v in data.items()}
+
+
+class CloudCredentials(WaGoModel):
+    """Credentials of a number on Meta's Cloud API (WhatsApp Manager → API setup)."""
+
+    phone_number_id: str = Field(alias="PhoneNumberID", min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")
+    access_token: str = Field(alias="AccessToken", min_length=1, max_length=4096)
+    app_secret: str = Field(alias="AppSecret", min_length=1, max_length=512)
+    verify_token: str = Field(alias="VerifyToken", min_length=1, max_length=512)
+    graph_url: str = Field("https://graph.facebook.com", alias="GraphURL", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    graph_version: str = Field("v23.0", alias="GraphVersion", pattern=r"^v\d+\.\d+$")
+    waba_id: str | None = Field(None, alias="WabaID", max_length=64)
+
+
+class SessionInitRequest(WaGoModel):
+    name: str = Field(alias="Name", min_length=1, max_length=200)
+    token: str = Field(alias="Token", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    os: str = Field("", alias="Os", max_length=100)
+    cloud: CloudCredentials | None = Field(None, alias="Cloud")
+
+
+class SessionConnectRequest(WaGoModel):
+    subscribe: list[str] = Field(default_factory=lambda: ["All"], alias="Subscribe", max_length=32)
+    immediate: bool = Field(False, alias="Immediate")
+
+
+class WebhookSetRequest(WaGoModel):
+    webhook_url: str = Field(alias="WebhookURL", max_length=2048)
+    secret: str | None = Field(None, alias="Secret", min_length=16, max_length=200)

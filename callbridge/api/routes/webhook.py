@@ -1,0 +1,41 @@
+"""/webhook: where the session's events go, and the secret they are signed with."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from callbridge.api.auth import gateway, session_auth
+from callbridge.api.envelope import ok
+from callbridge.api.models import WebhookSetRequest
+from callbridge.errors import InvalidRequest
+from callbridge.store.models import SessionRow
+
+router = APIRouter(tags=["webhook"])
+
+
+def _webhook_data(row: SessionRow) -> dict[str, object]:
+    return {"webhook": row.webhook_url or "", "subscribe": row.subscribe, "secret": row.webhook_secret or ""}
+
+
+@router.post("/webhook", summary="Set the webhook URL (empty to stop) and, optionally, its signing secret")
+async def set_webhook(
+    request: Request, body: WebhookSetRequest, session: SessionRow = Depends(session_auth)
+) -> JSONResponse:
+    url = body.webhook_url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidRequest("WebhookURL must be an absolute http:// or https:// URL")
+    # Keep an existing secret unless a new one is given: rotating silently would break the app's checks.
+    secret = body.secret or session.webhook_secret or secrets.token_urlsafe(32)
+    row = await gateway(request).sessions.update(session.id, webhook_url=url or None, webhook_secret=secret)
+    return ok(_webhook_data(row))
+
+
+@router.get("/webhook", summary="The webhook URL, subscribed event classes and signing secret")
+async def get_webhook(session: SessionRow = Depends(session_auth)) -> JSONResponse:
+    return ok(_webhook_data(session))

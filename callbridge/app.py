@@ -1,0 +1,105 @@
+"""The gateway process: wires settings, storage, events and the HTTP API together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from callbridge import __version__
+from callbridge.api.envelope import install_error_handlers
+from callbridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from callbridge.api.routes import admin, health, sessions, webhook
+from callbridge.config import Settings
+from callbridge.events.dispatcher import Dispatcher
+from callbridge.events.outbox import Outbox
+from callbridge.sessions import SessionService
+from callbridge.store import Database
+from callbridge.store.models import SessionRow
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """
+callbridge lets a person speak and listen on live WhatsApp voice calls from a browser, and lets a server play
+files into calls and record them. Its API is WaGo's: the same routes, `token`/`admintoken` headers and envelope
+(`{"code":200,"data":{...},"success":true}` or `{"code":4xx,"error":"...","success":false}`).
+JSON field names match case-insensitively.
+"""
+
+
+class Gateway:
+    """Everything one gateway process owns."""
+
+    def __init__(self, settings: Settings, admin_token: str) -> None:
+        self.settings = settings
+        self.admin_token = admin_token
+        self.db = Database(settings.resolved_database_url())
+        # trust_env=False: never route Graph or webhook traffic through a proxy picked up from the environment.
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), trust_env=False, follow_redirects=False)
+        self.sessions = SessionService(self.db, self.http)
+        self.dispatcher = Dispatcher(
+            self.db,
+            self.http,
+            timeout=settings.webhook_timeout,
+            retry_base=settings.webhook_retry_base,
+            retry_cap=settings.webhook_retry_cap,
+            give_up_after=settings.webhook_give_up_after,
+        )
+        self.outbox = Outbox(self.dispatcher.notify)
+
+    async def start(self) -> None:
+        self.settings.ensure_dirs()
+        await self.db.migrate()
+        self.dispatcher.start()
+        log.info("gateway started", extra={"version": __version__})
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.http.aclose()
+        await self.db.close()
+
+    async def publish(
+        self, session: SessionRow, event_type: str, event: dict[str, Any], call_id: str | None = None
+    ) -> None:
+        """Store an event for the session's webhook and wake the dispatcher."""
+        async with self.db.session() as s:
+            row = await self.outbox.stage(s, session, event_type, event, call_id)
+            if row is None:
+                return
+            await s.commit()
+        self.outbox.notify()
+
+    async def before_session_delete(self, session: SessionRow) -> None:
+        """Hook for live state tied to a session (calls end here once calls exist)."""
+
+
+def create_app(settings: Settings, admin_token: str) -> FastAPI:
+    gw = Gateway(settings, admin_token)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+
+    app = FastAPI(
+        title="callbridge",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.gateway = gw
+    install_error_handlers(app)
+    for router in (health.router, sessions.router, webhook.router, admin.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

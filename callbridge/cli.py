@@ -1,0 +1,135 @@
+"""The ``callbridge`` command: serve | demo | emulator | token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from callbridge.config import Settings
+from callbridge.logs import setup_logging
+
+GATEWAY_FLAGS = tuple(name for name in Settings.model_fields if not name.startswith(("emulator_", "demo_")))
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        field = Settings.model_fields[name]
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} (env CALLBRIDGE_{name.upper()})"
+        if field.annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=help_text)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from callbridge.app import create_app
+
+    settings = _settings(args)
+    setup_logging(settings.log_level, settings.log_json)
+    settings.ensure_dirs()
+    admin_token, generated = settings.load_or_create_admin_token()
+    if generated:
+        where = settings.data_dir / "admin_token"
+        print(f"Generated the admin token (stored in {where}):\n  {admin_token}", flush=True)
+    app = create_app(settings, admin_token)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+async def _create_token(settings: Settings, args: argparse.Namespace) -> str:
+    import httpx
+
+    from callbridge.api.models import CloudCredentials
+    from callbridge.sessions import SessionService
+    from callbridge.store import Database
+
+    cloud: dict[str, Any] | None = None
+    if args.phone_number_id:
+        cloud = CloudCredentials(
+            PhoneNumberID=args.phone_number_id,
+            AccessToken=args.access_token or "",
+            AppSecret=args.app_secret or "",
+            VerifyToken=args.verify_token or "",
+            GraphURL=args.graph_url or "https://graph.facebook.com",
+        ).model_dump()
+    token = args.token or secrets.token_urlsafe(24)
+    db = Database(settings.resolved_database_url())
+    try:
+        await db.migrate()
+        async with httpx.AsyncClient(trust_env=False) as http:
+            await SessionService(db, http).create(args.name, token, args.os or "", cloud)
+    finally:
+        await db.close()
+    return token
+
+
+def _token(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from callbridge.errors import GatewayError
+
+    settings = _settings(args)
+    setup_logging("WARNING")
+    settings.ensure_dirs()
+    try:
+        token = asyncio.run(_create_token(settings, args))
+    except (GatewayError, ValidationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
+def _not_yet(what: str) -> Any:
+    def run(_: argparse.Namespace) -> int:
+        print(f"`callbridge {what}` needs the emulator, which is not part of this build yet.", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callbridge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    _add_settings_flags(serve, GATEWAY_FLAGS)
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="run the gateway with the embedded emulator and the softphone")
+    demo.set_defaults(run=_not_yet("demo"))
+
+    emulator = commands.add_parser("emulator", help="run the emulator (Meta's Graph API and WhatsApp users)")
+    emulator.set_defaults(run=_not_yet("emulator"))
+
+    token = commands.add_parser("token", help="manage session tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a session and print its token")
+    create.add_argument("name", help="session name")
+    create.add_argument("--token", help="the token to use (generated when absent)")
+    create.add_argument("--os", help="free-form label")
+    create.add_argument("--phone-number-id", help="Cloud API phone number id")
+    create.add_argument("--access-token", help="Cloud API access token")
+    create.add_argument("--app-secret", help="Meta app secret (checks webhook signatures)")
+    create.add_argument("--verify-token", help="webhook verify token")
+    create.add_argument("--graph-url", help="Graph API base URL")
+    _add_settings_flags(create, ("data_dir", "database_url"))
+    create.set_defaults(run=_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))

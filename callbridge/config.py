@@ -1,0 +1,66 @@
+"""Settings, read from ``CALLBRIDGE_*`` environment variables and CLI flags (flags win)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ADMIN_TOKEN_FILE = "admin_token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLBRIDGE_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="gateway listen address")
+    port: int = Field(1337, description="gateway listen port")
+    admin_token: SecretStr | None = Field(
+        None, description="admin token; generated on first start and stored in the data dir when unset"
+    )
+    data_dir: Path = Field(Path("./data"), description="database file and generated secrets")
+    files_dir: Path = Field(Path("./files"), description="root for AudioFile and recording Path")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; SQLite in the data dir when unset (postgresql+asyncpg://...)"
+    )
+    public_url: str | None = Field(
+        None, description="URL the gateway is reachable at, used to print Meta's webhook callback URL"
+    )
+
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_json: bool = Field(False, description="log one JSON object per line")
+    max_body_bytes: int = Field(256 * 1024, description="largest request body accepted (413 above it)")
+
+    webhook_timeout: float = Field(10.0, description="seconds to wait for the app's webhook to answer")
+    webhook_retry_base: float = Field(1.0, description="first retry delay in seconds (doubles per attempt)")
+    webhook_retry_cap: float = Field(300.0, description="longest delay between two attempts, in seconds")
+    webhook_give_up_after: float = Field(
+        86400.0, description="age in seconds after which an undelivered event is marked dead"
+    )
+
+    emulator_host: str = Field("127.0.0.1", description="emulator listen address")
+    emulator_port: int = Field(1338, description="emulator listen port")
+    demo_token: str = Field("demo", description="session token that `callbridge demo` provisions")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'callbridge.db').resolve()}"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+
+    def load_or_create_admin_token(self) -> tuple[str, bool]:
+        """Return the admin token and whether it was generated just now (so the caller prints it once)."""
+        if self.admin_token is not None:
+            return self.admin_token.get_secret_value(), False
+        path = self.data_dir / ADMIN_TOKEN_FILE
+        if path.exists():
+            return path.read_text().strip(), False
+        token = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+        return token, True

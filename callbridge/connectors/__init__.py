@@ -1,0 +1,1 @@
+"""Connectors: how the gateway reaches WhatsApp. Each one yields WhatsApp legs that media/ can bridge."""
