@@ -51,13 +51,18 @@ def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(JSONFormatter() if as_json else TextFormatter())
+    wanted = logging.getLevelName(level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    # DEBUG is for our own code: libraries' debug logs (aiosqlite, asyncpg) print query parameters, i.e. secrets.
+    root.setLevel(max(wanted, logging.INFO))
+    logging.getLogger("callbridge").setLevel(wanted)
     # uvicorn's access log prints query strings, which may carry ?token=; we log requests ourselves.
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("aioice", "aiortc", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # SQLAlchemy's engine log prints bound parameters, which include tokens and credentials.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
 
 
 def mask(secret: str | None) -> str | None:

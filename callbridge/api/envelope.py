@@ -33,8 +33,8 @@ def _describe_validation_error(exc: RequestValidationError) -> str:
         return "invalid JSON: could not decode request body"
     if kind == "missing":
         return f"missing {where} in payload" if where else "missing JSON body"
-    if kind == "model_attributes_type" or (kind == "dict_type" and not where):
-        return "invalid JSON: expected an object"
+    if kind in ("model_attributes_type", "model_type", "dict_type"):
+        return f"invalid {where}: expected an object" if where else "invalid JSON: expected an object"
     message = first.get("msg", "invalid value")
     return f"invalid {where}: {message}" if where else f"invalid payload: {message}"
 

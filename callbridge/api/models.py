@@ -15,7 +15,7 @@ class WaGoModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _match_keys_case_insensitively(cls, data: Any) -> Any:
-        if isinstance(data, bytes | str):
+        if isinstance(data, bytes):
             # WaGo reads JSON whatever the Content-Type says (curl -d sends form-urlencoded), and so do we.
             try:
                 data = json.loads(data)

@@ -34,7 +34,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs = {"connect_args": {"timeout": 30}} if self.is_sqlite else {"pool_pre_ping": True}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # hide_parameters: error messages must not carry tokens and credentials into logs.
+        self.engine: AsyncEngine = create_async_engine(url, hide_parameters=True, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
