@@ -9,6 +9,8 @@ from tests.support.graph import GraphStandIn
 from tests.support.net import wait_until
 from tests.support.sessions import cloud, create_session
 
+pytestmark = pytest.mark.store
+
 SESSION_ROUTES = [
     ("POST", "/session/connect"),
     ("GET", "/session/status"),
