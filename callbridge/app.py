@@ -13,10 +13,15 @@ from fastapi import FastAPI
 from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
 from callbridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from callbridge.api.routes import admin, health, sessions, webhook
+from callbridge.api.routes import admin, calls, health, sessions, webhook
+from callbridge.calls.service import CallService
 from callbridge.config import Settings
+from callbridge.connectors.base import Connector
+from callbridge.connectors.cloud import webhook as meta_webhook
+from callbridge.connectors.cloud.connector import CloudConnector
 from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
+from callbridge.media.ice import IceSettings, gather_on
 from callbridge.sessions import SessionService
 from callbridge.store import Database
 from callbridge.store.models import SessionRow
@@ -50,14 +55,22 @@ class Gateway:
             give_up_after=settings.webhook_give_up_after,
         )
         self.outbox = Outbox(self.dispatcher.notify)
+        self.ice = IceSettings.parse(settings.ice_servers, settings.ice_hosts)
+        self.calls = CallService(self.db, self.outbox, self.connector, settings.ring_timeout)
+
+    def connector(self, session: SessionRow) -> Connector:
+        return CloudConnector(self.sessions.graph(session), self.ice)
 
     async def start(self) -> None:
         self.settings.ensure_dirs()
+        gather_on(self.ice.hosts)
         await self.db.migrate()
+        await self.calls.recover()
         self.dispatcher.start()
         log.info("gateway started", extra={"version": __version__})
 
     async def stop(self) -> None:
+        await self.calls.shutdown()
         await self.dispatcher.stop()
         await self.http.aclose()
         await self.db.close()
@@ -74,7 +87,7 @@ class Gateway:
         self.outbox.notify()
 
     async def before_session_delete(self, session: SessionRow) -> None:
-        """Hook for live state tied to a session (calls end here once calls exist)."""
+        await self.calls.end_session_calls(session)
 
 
 def create_app(settings: Settings, admin_token: str) -> FastAPI:
@@ -98,7 +111,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
-    for router in (health.router, sessions.router, webhook.router, admin.router):
+    for router in (health.router, sessions.router, webhook.router, calls.router, meta_webhook.router, admin.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

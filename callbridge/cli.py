@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import sys
 from collections.abc import Sequence
@@ -92,12 +93,41 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(what: str) -> Any:
-    def run(_: argparse.Namespace) -> int:
-        print(f"`callbridge {what}` needs the emulator, which is not part of this build yet.", file=sys.stderr)
-        return 2
+def _emulator(args: argparse.Namespace) -> int:
+    import uvicorn
 
-    return run
+    from callbridge.emulator.app import EmulatorSettings, create_emulator_app
+
+    settings = _settings(args)
+    setup_logging(settings.log_level, settings.log_json)
+    emulator = EmulatorSettings(
+        host=settings.emulator_host,
+        port=settings.emulator_port,
+        files_dir=settings.files_dir,
+        media_timeout=args.media_timeout,
+        accept_timeout=args.accept_timeout,
+        ring_timeout=args.ring_timeout,
+    )
+    print(f"callbridge emulator on http://{emulator.host}:{emulator.port} (control API under /emulator)", flush=True)
+    uvicorn.run(
+        create_emulator_app(emulator), host=emulator.host, port=emulator.port, log_config=None, access_log=False
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from callbridge.demo import run_demo
+
+    overrides = {"ice_hosts": "127.0.0.1"}  # everything runs on loopback
+    settings = _settings(args).model_copy(update={k: v for k, v in overrides.items() if not getattr(args, k, None)})
+    setup_logging(settings.log_level, settings.log_json)
+    settings.ensure_dirs()
+    admin_token, generated = settings.load_or_create_admin_token()
+    if generated:
+        print(f"Generated the admin token (stored in {settings.data_dir / 'admin_token'}):\n  {admin_token}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(settings, admin_token))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,10 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="run the gateway with the embedded emulator and the softphone")
-    demo.set_defaults(run=_not_yet("demo"))
+    _add_settings_flags(demo, tuple(Settings.model_fields))
+    demo.set_defaults(run=_demo)
 
     emulator = commands.add_parser("emulator", help="run the emulator (Meta's Graph API and WhatsApp users)")
-    emulator.set_defaults(run=_not_yet("emulator"))
+    _add_settings_flags(emulator, ("emulator_host", "emulator_port", "files_dir", "log_level", "log_json"))
+    emulator.add_argument("--media-timeout", type=float, default=20.0, help="end calls with no audio for this long")
+    emulator.add_argument("--accept-timeout", type=float, default=60.0, help="a user's call fails unaccepted after")
+    emulator.add_argument("--ring-timeout", type=float, default=60.0, help="a business's call fails unanswered after")
+    emulator.set_defaults(run=_emulator)
 
     token = commands.add_parser("token", help="manage session tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
         86400.0, description="age in seconds after which an undelivered event is marked dead"
     )
 
+    ring_timeout: float = Field(
+        45.0, description="seconds an incoming call may ring before the gateway rejects it (Meta allows 30-60)"
+    )
+    ice_servers: str | None = Field(
+        None, description='JSON list of {"urls", "username"?, "credential"?}; none means host candidates only'
+    )
+    ice_hosts: str | None = Field(
+        None, description="comma list of addresses to gather host candidates on (127.0.0.1 for loopback)"
+    )
+
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")
     demo_token: str = Field("demo", description="session token that `callbridge demo` provisions")

@@ -19,6 +19,12 @@ class Unauthorized(GatewayError):
     status = 401
 
 
+class Forbidden(GatewayError):
+    """WhatsApp will not allow it yet (e.g. no call permission from the user)."""
+
+    status = 403
+
+
 class NotFound(GatewayError):
     status = 404
 
@@ -27,6 +33,10 @@ class Conflict(GatewayError):
     """The request is well formed but the target is in the wrong state (e.g. accept on an outgoing call)."""
 
     status = 409
+
+
+class TooManyRequests(GatewayError):
+    status = 429
 
 
 class UpstreamError(GatewayError):

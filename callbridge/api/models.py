@@ -58,3 +58,16 @@ class SessionConnectRequest(WaGoModel):
 class WebhookSetRequest(WaGoModel):
     webhook_url: str = Field(alias="WebhookURL", max_length=2048)
     secret: str | None = Field(None, alias="Secret", min_length=16, max_length=200)
+
+
+class CallIDRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+
+
+class MakeCallRequest(WaGoModel):
+    phone: str = Field(alias="Phone", min_length=1, max_length=64)
+
+
+class PermissionRequest(WaGoModel):
+    phone: str = Field(alias="Phone", min_length=1, max_length=64)
+    body: str = Field("May we call you on WhatsApp about your request?", alias="Body", min_length=1, max_length=1024)

@@ -16,6 +16,7 @@ EVENT_CLASS_OF = {
     "CallAccept": "Call",
     "CallTerminate": "Call",
     "CallState": "Call",
+    "CallPermission": "Call",
 }
 
 

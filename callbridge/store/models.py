@@ -48,12 +48,14 @@ class CallRow(Base):
         ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True, index=True
     )
     phone: Mapped[str] = mapped_column(String(64))
+    contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     direction: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    duration: Mapped[float | None] = mapped_column(nullable=True)
 
 
 class RecordingRow(Base):

@@ -1,0 +1,1 @@
+"""Calls: the registry and state machine (ringing → active → ended), commands and events."""

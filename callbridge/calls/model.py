@@ -1,0 +1,100 @@
+"""A call as the gateway tracks it: its record, plus the live media it owns while it lasts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from callbridge.media.whatsapp_leg import WhatsAppLeg
+from callbridge.store.models import CallRow
+from callbridge.store.types import utcnow
+
+
+class State(StrEnum):
+    RINGING = "ringing"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class Direction(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+@dataclass(eq=False)
+class Call:
+    id: str
+    session_id: int
+    phone: str
+    direction: Direction
+    state: State = State.RINGING
+    contact_name: str | None = None
+    started_at: datetime = field(default_factory=utcnow)
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    duration: float | None = None
+
+    # Live only, never stored.
+    offer_sdp: str | None = None
+    leg: WhatsAppLeg | None = None
+    answer_applied: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.Task[None] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.state is not State.ENDED
+
+    def view(self) -> dict[str, Any]:
+        """The Call object of the API and of events."""
+        data: dict[str, Any] = {
+            "CallID": self.id,
+            "Phone": self.phone,
+            "Direction": self.direction.value,
+            "State": self.state.value,
+            "StartedAt": self.started_at.isoformat(),
+            "Browser": "none",
+        }
+        if self.contact_name:
+            data["Name"] = self.contact_name
+        if self.answered_at:
+            data["AnsweredAt"] = self.answered_at.isoformat()
+        if self.ended_at:
+            data["EndedAt"] = self.ended_at.isoformat()
+            data["EndReason"] = self.end_reason
+            data["Duration"] = self.duration or 0.0
+        return data
+
+    def row_values(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "phone": self.phone,
+            "contact_name": self.contact_name,
+            "direction": self.direction.value,
+            "state": self.state.value,
+            "started_at": self.started_at,
+            "answered_at": self.answered_at,
+            "ended_at": self.ended_at,
+            "end_reason": self.end_reason,
+            "duration": self.duration,
+        }
+
+    @classmethod
+    def from_row(cls, row: CallRow) -> Call:
+        return cls(
+            id=row.id,
+            session_id=row.session_id or 0,
+            phone=row.phone,
+            direction=Direction(row.direction),
+            state=State(row.state),
+            contact_name=row.contact_name,
+            started_at=row.started_at,
+            answered_at=row.answered_at,
+            ended_at=row.ended_at,
+            end_reason=row.end_reason,
+            duration=row.duration,
+        )

@@ -1,0 +1,87 @@
+"""The Cloud API connector: Graph API signalling plus an aiortc leg per call, with Meta's SDP rules."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+from callbridge.connectors.base import Connector
+from callbridge.connectors.cloud.graph import GraphClient, GraphError
+from callbridge.connectors.cloud.sdp import for_meta
+from callbridge.errors import Forbidden, TooManyRequests, UpstreamError
+from callbridge.media.ice import IceSettings
+from callbridge.media.whatsapp_leg import WhatsAppLeg
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NO_PERMISSION = 138006
+
+
+def translate(exc: GraphError, action: str, phone: str | None = None) -> NoReturn:
+    """Meta's error, as something an app developer can act on."""
+    if exc.code == NO_PERMISSION:
+        who = f" from {phone}" if phone else ""
+        raise Forbidden(
+            f"no call permission{who}: ask for it with POST /call/permission and call once it is granted "
+            f"(WhatsApp error {exc.code})"
+        ) from exc
+    if exc.http_status == 429 or exc.code in (4, 613, 80007):
+        raise TooManyRequests(f"WhatsApp rate limit while trying to {action}: {exc}") from exc
+    if exc.unreachable:
+        raise UpstreamError(f"could not reach WhatsApp to {action}: {exc}") from exc
+    raise UpstreamError(f"WhatsApp refused to {action}: {exc}") from exc
+
+
+class CloudConnector(Connector):
+    def __init__(self, graph: GraphClient, ice: IceSettings) -> None:
+        self.graph = graph
+        self.ice = ice
+
+    async def _graph(self, action: str, call: Callable[[], Awaitable[T]], phone: str | None = None) -> T:
+        try:
+            return await call()
+        except GraphError as exc:
+            translate(exc, action, phone)
+
+    async def place_call(self, phone: str) -> tuple[str, WhatsAppLeg]:
+        leg = WhatsAppLeg(self.ice)
+        try:
+            offer = for_meta(await leg.create_offer(), answer=False)
+            call_id = await self._graph(f"call {phone}", lambda: self.graph.connect(phone, offer), phone)
+        except BaseException:
+            await leg.close()
+            raise
+        return call_id, leg
+
+    async def answer_call(self, call_id: str, offer_sdp: str) -> WhatsAppLeg:
+        leg = WhatsAppLeg(self.ice)
+        try:
+            answer = for_meta(await leg.answer(offer_sdp), answer=True)
+            # pre_accept lets ICE and DTLS finish before the user is told, so the first words are not clipped;
+            # accept follows with the same answer.
+            await self._graph("pre-accept the call", lambda: self.graph.call_action(call_id, "pre_accept", answer))
+            await self._graph("accept the call", lambda: self.graph.call_action(call_id, "accept", answer))
+        except BaseException:
+            await leg.close()
+            raise
+        return leg
+
+    async def reject_call(self, call_id: str) -> None:
+        await self._graph("reject the call", lambda: self.graph.call_action(call_id, "reject"))
+
+    async def terminate_call(self, call_id: str) -> None:
+        await self._graph("end the call", lambda: self.graph.call_action(call_id, "terminate"))
+
+    async def request_permission(self, phone: str, body: str) -> str | None:
+        return await self._graph(
+            "send the call permission request", lambda: self.graph.request_call_permission(phone, body), phone
+        )
+
+    async def permission(self, phone: str) -> dict[str, Any]:
+        answer = await self._graph("read the call permission", lambda: self.graph.call_permissions(phone), phone)
+        with contextlib.suppress(KeyError):
+            del answer["messaging_product"]
+        return answer

@@ -1,0 +1,85 @@
+"""A virtual WhatsApp user's media: an aiortc peer that talks through a Mouth and listens with an Ear.
+
+It presents itself like Meta's media servers: ``a=ice-lite`` in its SDP and the controlled ICE role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from callbridge.emulator.audio import Ear, Mouth
+
+log = logging.getLogger(__name__)
+
+
+def with_ice_lite(sdp: str) -> str:
+    lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("t=")), 1)
+    return "\r\n".join([*lines[:at], "a=ice-lite", *lines[at:]]) + "\r\n"
+
+
+class UserPeer:
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.mouth = Mouth()
+        self.ear = Ear()
+        self.pc.addTrack(self.mouth)
+        self.loss = 0.0  # fraction of received packets to drop, to mimic a bad network
+        self._listening: asyncio.Task[None] | None = None
+        self.pc.on("track", self._on_track)
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        for transceiver in self.pc.getTransceivers():
+            # Meta is ice-lite, so the business is always the controlling agent.
+            transceiver.sender.transport.transport._connection.ice_controlling = False
+        return with_ice_lite(self.pc.localDescription.sdp)
+
+    async def answer(self, offer_sdp: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return with_ice_lite(self.pc.localDescription.sdp)
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    @property
+    def connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
+    async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+        self.mouth.stop()
+        await self.pc.close()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._install_loss(track)
+            self._listening = asyncio.create_task(self._listen(track))
+
+    def _install_loss(self, track: MediaStreamTrack) -> None:
+        """Drop a share of incoming RTP before the jitter buffer, as a lossy network would."""
+        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
+        if receiver is None:
+            return
+        original = receiver._handle_rtp_packet
+
+        async def lossy(packet, arrival_time_ms):  # type: ignore[no-untyped-def]
+            if self.loss and random.random() < self.loss:
+                return
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = lossy
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                frame = await track.recv()
+                self.mouth.hear_for_echo(self.ear.hear(frame))

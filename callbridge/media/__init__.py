@@ -1,0 +1,1 @@
+"""Media: the WebRTC legs of a call (aiortc), and what moves audio between them."""
