@@ -118,8 +118,10 @@ def _emulator(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from callbridge.demo import run_demo
 
-    overrides = {"ice_hosts": "127.0.0.1"}  # everything runs on loopback
-    settings = _settings(args).model_copy(update={k: v for k, v in overrides.items() if not getattr(args, k, None)})
+    settings = _settings(args)
+    # Everything runs on loopback, and the demo's own narration should not drown in request logs.
+    defaults = {"ice_hosts": "127.0.0.1", "log_level": "WARNING"}
+    settings = settings.model_copy(update={k: v for k, v in defaults.items() if k not in settings.model_fields_set})
     setup_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()
     admin_token, generated = settings.load_or_create_admin_token()

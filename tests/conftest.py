@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.database import fresh_database
+from tests.support.emulator import EmulatorProcess, Scene
 from tests.support.gateway import GatewayProcess
 from tests.support.graph import GraphStandIn
 from tests.support.receiver import Receiver
@@ -69,3 +70,38 @@ def receiver() -> Iterator[Receiver]:
     hook = Receiver().start()
     yield hook
     hook.stop()
+
+
+RING_TIMEOUT = 4.0  # seconds; short so that the ring-timeout path is quick to test
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    process = EmulatorProcess(tmp_path_factory.mktemp("emulator")).start()
+    yield process
+    process.close()
+
+
+@pytest.fixture(scope="module")
+def call_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway for call tests: media on loopback, a short ring timeout. Each test brings its own session."""
+    tmp = tmp_path_factory.mktemp("callgw")
+    with fresh_database(tmp) as url:
+        gateway = GatewayProcess(tmp, url, ice_hosts="127.0.0.1", ring_timeout=RING_TIMEOUT).start()
+        yield gateway
+        gateway.close()
+
+
+@pytest.fixture
+def scene(call_gateway: GatewayProcess, emulator: EmulatorProcess, receiver: Receiver) -> Scene:
+    return Scene(call_gateway, emulator, receiver).setup()
+
+
+@pytest.fixture(scope="module")
+def short_media_emulator(tmp_path_factory: pytest.TempPathFactory, call_gateway: GatewayProcess) -> Iterator[Scene]:
+    """An emulator that ends calls after 2 s without audio, for the test of that rule itself."""
+    process = EmulatorProcess(tmp_path_factory.mktemp("emulator-short"), "--media-timeout", "2").start()
+    receiver = Receiver().start()
+    yield Scene(call_gateway, process, receiver).setup()
+    receiver.stop()
+    process.close()

@@ -118,3 +118,43 @@ def test_admin_token_is_generated_once_and_printed_once(tmp_path: Path) -> None:
     second_out, second_token = serve_once()
     assert second_token == first_token
     assert first_token not in second_out
+
+
+def test_demo_places_a_call_to_a_virtual_user(tmp_path: Path) -> None:
+    """`make demo` runs `callbridge demo`: on a fresh directory it provisions everything and calls Alice."""
+    gateway_port, emulator_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "callbridge",
+            "demo",
+            "--port",
+            str(gateway_port),
+            "--emulator-port",
+            str(emulator_port),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")},
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip().startswith("ended:"):
+                break
+        output = "".join(lines)
+        assert "callbridge demo is running" in output
+        assert "answered: active" in output
+        assert "Alice heard" in output
+        assert "ended: ended by the app" in output
+        r = httpx.get(f"http://127.0.0.1:{gateway_port}/call/status", params={"History": 1}, headers={"token": "demo"})
+        assert r.json()["data"]["calls"][0]["State"] == "ended"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert proc.returncode in (0, -15), "".join(lines)

@@ -314,6 +314,8 @@ class CallService:
         for row in rows:
             call = Call.from_row(row)
             await self._end(call, "the gateway restarted during the call")
+            # Tell WhatsApp too (it would drop the call for lack of audio anyway, but billing stops now).
+            self._spawn(self._tell_whatsapp_to_terminate(call))
 
     async def shutdown(self) -> None:
         calls = list(self.live.values())

@@ -1,0 +1,139 @@
+"""Meta's webhook at the gateway: handshake, signatures, and deliveries that repeat and come out of order."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from tests.support.emulator import Scene
+from tests.support.gateway import GatewayProcess
+from tests.support.net import wait_until
+
+
+def signed(secret: str, payload: dict) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
+
+
+def terminate_payload(scene: Scene, call_id: str) -> dict:
+    """What Meta would send when the user hangs up: built like the emulator's, but by hand."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "calls",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550000000",
+                                "phone_number_id": scene.phone_number_id,
+                            },
+                            "calls": [
+                                {
+                                    "id": call_id,
+                                    "event": "terminate",
+                                    "status": "COMPLETED",
+                                    "direction": "BUSINESS_INITIATED",
+                                    "from": "15550000000",
+                                    "to": "1",
+                                    "timestamp": "1",
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_the_subscription_handshake(scene: Scene) -> None:
+    verify = scene.gateway.client.get
+    params = {"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": "verify-wrong"}
+    assert verify("/whatsapp/webhook", params=params).status_code == 403
+    verify_token = f"verify-{scene.token.rsplit('-', 1)[1]}"
+    r = verify("/whatsapp/webhook", params={**params, "hub.verify_token": verify_token})
+    assert r.status_code == 200 and r.text == "1158201444"
+    assert (
+        verify("/whatsapp/webhook", params={**params, "hub.mode": "x", "hub.verify_token": verify_token}).status_code
+        == 403
+    )
+
+
+def test_forged_webhooks_are_refused_and_change_nothing(scene: Scene) -> None:
+    alice = scene.user(answer_after_ms=200)
+    call_id = scene.post("/call/make", {"Phone": alice}).json()["data"]["call"]["CallID"]
+    scene.wait_event(call_id, "CallAccept")
+    post = scene.gateway.client.post
+
+    payload = terminate_payload(scene, call_id)
+    body, headers = signed("not-the-app-secret", payload)
+    assert post("/whatsapp/webhook", content=body, headers=headers).status_code == 401
+    assert post("/whatsapp/webhook", content=body, headers={"Content-Type": "application/json"}).status_code == 401
+    good_body, good_headers = signed(scene.app_secret, payload)
+    assert post("/whatsapp/webhook", content=good_body + b" ", headers=good_headers).status_code == 401  # tampered
+    assert post("/whatsapp/webhook", content=b"{nope", headers=good_headers).status_code == 400
+    assert post("/whatsapp/webhook", content=b"[]", headers=good_headers).status_code == 400
+    assert post("/whatsapp/webhook", content=b"{}", headers=good_headers).status_code == 400
+    unknown = terminate_payload(scene, call_id)
+    unknown["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999"
+    body, headers = signed(scene.app_secret, unknown)
+    assert post("/whatsapp/webhook", content=body, headers=headers).status_code == 404
+
+    assert scene.call_status(call_id)["State"] == "active"
+    assert scene.events(call_id, "CallTerminate") == []
+
+    # The same payload, correctly signed, is obeyed.
+    assert post("/whatsapp/webhook", content=good_body, headers=good_headers).status_code == 200
+    assert scene.wait_event(call_id, "CallTerminate")["Reason"] == f"hung up by {alice}"
+
+
+def test_a_forged_incoming_call_creates_nothing(scene: Scene) -> None:
+    payload = terminate_payload(scene, "wacid.forged")
+    payload["entry"][0]["changes"][0]["value"]["calls"][0].update(
+        event="connect", direction="USER_INITIATED", session={"sdp_type": "offer", "sdp": "v=0"}
+    )
+    body, headers = signed("guessed-secret", payload)
+    assert scene.gateway.client.post("/whatsapp/webhook", content=body, headers=headers).status_code == 401
+    assert scene.gateway.get("/call/status", token=scene.token, params={"CallID": "wacid.forged"}).status_code == 404
+
+
+@pytest.fixture
+def scrambled(call_gateway: GatewayProcess, emulator, receiver) -> Scene:
+    return Scene(call_gateway, emulator, receiver).setup(scramble=True)
+
+
+def test_reversed_and_repeated_webhooks_give_one_clean_outgoing_call(scrambled: Scene) -> None:
+    scene = scrambled
+    bob = scene.user(answer_after_ms=0, say="tone:440")  # connect, RINGING and ACCEPTED arrive reversed, twice
+    call_id = scene.post("/call/make", {"Phone": bob}).json()["data"]["call"]["CallID"]
+    scene.wait_event(call_id, "CallAccept")
+    wait_until(lambda: scene.emulator.call(call_id)["heard"]["seconds"] > 1, what="media despite the reordering")
+    wait_until(lambda: scene.emulator.call(call_id)["media"] == "connected", what="the user's media to connect")
+    scene.emulator.client.post(f"/emulator/calls/{call_id}/hangup")
+    scene.wait_event(call_id, "CallTerminate")
+    sent = [w for w in scene.emulator.client.get("/emulator/webhooks").json()["webhooks"] if call_id in json.dumps(w)]
+    assert len(sent) >= 4  # connect, RINGING, ACCEPTED, terminate
+    wait_until(lambda: scene.call_status(call_id)["State"] == "ended", what="the call to end")
+    kinds = [e["type"] for e in scene.events(call_id)]
+    assert kinds.count("CallAccept") == 1 and kinds.count("CallTerminate") == 1
+    assert [e["Event"] for e in scene.events(call_id, "CallState")] == ["ringing", "active", "ended"]
+
+
+def test_reversed_and_repeated_webhooks_give_one_clean_incoming_call(scrambled: Scene) -> None:
+    scene = scrambled
+    carol = scene.user()
+    call_id = scene.user_calls(carol)
+    scene.wait_event(call_id, "CallOffer")
+    assert scene.post("/call/accept", {"CallID": call_id}).status_code == 200
+    scene.emulator.client.post(f"/emulator/calls/{call_id}/hangup")
+    scene.wait_event(call_id, "CallTerminate")
+    kinds = [e["type"] for e in scene.events(call_id)]
+    assert kinds.count("CallOffer") == 1 and kinds.count("CallTerminate") == 1
