@@ -45,3 +45,14 @@ def test_a_gateway_killed_mid_call_records_the_end_after_restart(
     # The restarted gateway also tells WhatsApp, rather than leaving it to notice the silence.
     wait_until(lambda: scene.emulator.call(call_id)["state"] == "ended", what="WhatsApp to end the call")
     assert scene.emulator.call(call_id)["end_reason"] == "terminated by the business"
+
+
+def test_media_that_vanishes_ends_the_call_with_a_reason(scene: Scene) -> None:
+    """No webhook, no goodbye: only ICE consent checks going unanswered tell the gateway (RFC 7675, ~30 s)."""
+    carol = scene.user(answer_after_ms=0)
+    call_id = scene.post("/call/make", {"Phone": carol}).json()["data"]["call"]["CallID"]
+    scene.wait_event(call_id, "CallAccept")
+    wait_until(lambda: scene.emulator.call(call_id)["media"] == "connected", what="media")
+    assert scene.emulator.client.post(f"/emulator/calls/{call_id}/vanish").status_code == 200
+    terminate = scene.wait_event(call_id, "CallTerminate", timeout=60)
+    assert terminate["Reason"].startswith("media connection to WhatsApp lost")

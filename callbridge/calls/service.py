@@ -28,6 +28,7 @@ from callbridge.connectors.base import (
 )
 from callbridge.errors import Conflict, GatewayError, NotFound
 from callbridge.events.outbox import Outbox
+from callbridge.media.whatsapp_leg import MEDIA_LOST
 from callbridge.store import Database
 from callbridge.store.models import CallRow, SessionRow
 from callbridge.store.types import utcnow
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Event = tuple[str, dict[str, Any]]
 EARLY_EVENT_TTL = 60.0  # seconds a webhook for a call we are still placing is kept
+MEDIA_LOST_GRACE = 3.0  # seconds to wait for a terminate webhook once the media is gone
 
 
 class CallService:
@@ -287,6 +289,9 @@ class CallService:
             await self._end(call, reason)
 
     async def _media_failed(self, call: Call, reason: str) -> None:
+        if reason == MEDIA_LOST:
+            # A hang-up also closes the media, and WhatsApp's terminate webhook, which says why, may come just after.
+            await asyncio.sleep(MEDIA_LOST_GRACE)
         async with call.lock:
             if call.live:
                 await self._tell_whatsapp_to_terminate(call)

@@ -125,6 +125,17 @@ async def hangup(request: Request, call_id: str) -> JSONResponse:
     return JSONResponse({"state": call.state})
 
 
+@router.post("/calls/{call_id}/vanish")
+async def vanish(request: Request, call_id: str) -> JSONResponse:
+    """The user's network disappears mid-call: no terminate webhook, media just stops."""
+    world = _world(request)
+    call = world.calls.get(call_id)
+    if call is None:
+        raise HTTPException(404, f"no call {call_id}")
+    await world.vanish(call)
+    return JSONResponse({"state": call.state})
+
+
 @router.get("/requests")
 async def requests(request: Request) -> JSONResponse:
     """The Graph API calls requests received, in order."""

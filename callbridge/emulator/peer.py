@@ -49,6 +49,14 @@ class UserPeer:
     async def accept_answer(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
 
+    def vanish(self) -> None:
+        """Stop answering the network at once, without the DTLS close a normal hang-up sends."""
+        for transceiver in self.pc.getTransceivers():
+            connection = transceiver.sender.transport.transport._connection
+            for protocol in connection._protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+
     @property
     def connected(self) -> bool:
         return self.pc.connectionState == "connected"

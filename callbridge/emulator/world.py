@@ -280,7 +280,6 @@ class World:
         for task in list(call.tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        await call.peer.close()
         terminate: dict[str, Any] = {**self._call_header(call, "terminate"), "status": status}
         if answered:
             terminate.update(
@@ -291,7 +290,20 @@ class World:
         if errors:
             terminate["errors"] = errors
         await self._webhook(call, "calls", {"calls": [terminate]})
+        await call.peer.close()
         log.info("call %s ended: %s", call.id, reason)
+
+    async def vanish(self, call: EmuCall) -> None:
+        """The user's network disappears: no webhook, no DTLS goodbye, connectivity checks go unanswered."""
+        call.peer.vanish()
+        await self._end_quietly(call, "the user's network vanished")
+
+    async def _end_quietly(self, call: EmuCall, reason: str) -> None:
+        call.state = "ended"
+        call.ended_at = time.time()
+        call.end_reason = reason
+        for task in list(call.tasks):
+            task.cancel()
 
     async def _not_accepted(self, call: EmuCall) -> None:
         if call.state in ("ringing", "pre_accepted"):

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 OnFailure = Callable[[str], Awaitable[None]]
 
+MEDIA_FAILED = "media connection to WhatsApp failed (ICE/DTLS)"
+# aiortc shows an expired ICE consent (RFC 7675, ~30 s unanswered) and WhatsApp's DTLS close the same way.
+MEDIA_LOST = "media connection to WhatsApp lost (ICE consent expired or DTLS closed)"
+
 
 def has_candidates(sdp: str) -> bool:
     return any(line.startswith("a=candidate:") for line in sdp.splitlines())
@@ -81,5 +85,9 @@ class WhatsAppLeg:
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
         log.debug("whatsapp leg %s", state)
-        if state == "failed" and not self._closing and self.on_failure is not None:
-            await self.on_failure("media connection to WhatsApp failed (ICE/DTLS)")
+        if self._closing or self.on_failure is None:
+            return
+        if state == "failed":
+            await self.on_failure(MEDIA_FAILED)
+        elif state == "closed":
+            await self.on_failure(MEDIA_LOST)
