@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
 from callbridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from callbridge.api.routes import admin, calls, health, sessions, webhook
+from callbridge.api.routes import admin, calls, health, media, sessions, webhook, webrtc
 from callbridge.calls.service import CallService
 from callbridge.config import Settings
 from callbridge.connectors.base import Connector
@@ -21,6 +21,7 @@ from callbridge.connectors.cloud import webhook as meta_webhook
 from callbridge.connectors.cloud.connector import CloudConnector
 from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
+from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
 from callbridge.sessions import SessionService
 from callbridge.store import Database
@@ -56,7 +57,9 @@ class Gateway:
         )
         self.outbox = Outbox(self.dispatcher.notify)
         self.ice = IceSettings.parse(settings.ice_servers, settings.ice_hosts)
-        self.calls = CallService(self.db, self.outbox, self.connector, settings.ring_timeout)
+        self.calls = CallService(
+            self.db, self.outbox, self.connector, settings.ring_timeout, self.ice, settings.files_dir
+        )
 
     def connector(self, session: SessionRow) -> Connector:
         return CloudConnector(self.sessions.graph(session), self.ice)
@@ -64,6 +67,7 @@ class Gateway:
     async def start(self) -> None:
         self.settings.ensure_dirs()
         gather_on(self.ice.hosts)
+        aiortc_fixes.install()
         await self.db.migrate()
         await self.calls.recover()
         self.dispatcher.start()
@@ -111,8 +115,9 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
-    for router in (health.router, sessions.router, webhook.router, calls.router, meta_webhook.router, admin.router):
-        app.include_router(router)
+    routers = (health, sessions, webhook, calls, webrtc, media, meta_webhook, admin)
+    for module in routers:
+        app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

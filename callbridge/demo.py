@@ -90,9 +90,8 @@ async def first_call(gateway_url: str, emulator_url: str, token: str) -> None:
         async with httpx.AsyncClient(trust_env=False) as emulator:
             seen = (await emulator.get(f"{emulator_url}/emulator/calls/{call['CallID']}")).json()
         heard = seen["heard"]
-        print(
-            f"  Alice heard {heard['seconds']} s of audio at {heard['rms_dbfs']} dBFS (silence: nobody is talking yet)"
-        )
+        level = f"{heard['seconds']} s of audio at {heard['rms_dbfs']} dBFS"
+        print(f"  Alice heard {level}: silence, as nobody is talking on our side yet")
         print("→ POST /call/end")
         call = (await http.post("/call/end", json={"CallID": call["CallID"]})).json()["data"]["call"]
         print(f"  {call['State']}: {call['EndReason']}, {call['Duration']} s\n")

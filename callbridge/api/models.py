@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -71,3 +71,29 @@ class MakeCallRequest(WaGoModel):
 class PermissionRequest(WaGoModel):
     phone: str = Field(alias="Phone", min_length=1, max_length=64)
     body: str = Field("May we call you on WhatsApp about your request?", alias="Body", min_length=1, max_length=1024)
+
+
+class WebRTCOfferRequest(WaGoModel):
+    call_id: str = Field(alias="callID", min_length=1, max_length=200)
+    type: str = Field(description='must be "offer"')
+    sdp: str = Field(min_length=1, max_length=64 * 1024, description="complete (non-trickle) SDP offer")
+
+
+class WebRTCCloseRequest(WaGoModel):
+    call_id: str = Field(alias="callID", min_length=1, max_length=200)
+
+
+class PlayRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    audio_file: str = Field(
+        alias="AudioFile", min_length=1, max_length=1024, description=".mp3 .wav .opus or .ogg, under the files dir"
+    )
+
+
+class RecordRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    path: str | None = Field(
+        None, alias="Path", max_length=1024, description=".wav under the files dir; default calls/{CallID}.wav"
+    )
+    sample_rate: Literal[16000, 48000] = Field(48000, alias="SampleRate")
+    stereo: bool = Field(False, alias="Stereo", description="WhatsApp on the left, the browser on the right")

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from callbridge.media.call_media import CallMedia
 from callbridge.media.whatsapp_leg import WhatsAppLeg
 from callbridge.store.models import CallRow
 from callbridge.store.types import utcnow
@@ -41,6 +42,7 @@ class Call:
     # Live only, never stored.
     offer_sdp: str | None = None
     leg: WhatsAppLeg | None = None
+    media: CallMedia | None = None
     answer_applied: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.Task[None] | None = None
@@ -59,6 +61,8 @@ class Call:
             "StartedAt": self.started_at.isoformat(),
             "Browser": "none",
         }
+        if self.media is not None and self.live:
+            data.update(self.media.view())
         if self.contact_name:
             data["Name"] = self.contact_name
         if self.answered_at:

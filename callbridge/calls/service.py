@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -28,9 +29,12 @@ from callbridge.connectors.base import (
 )
 from callbridge.errors import Conflict, GatewayError, NotFound
 from callbridge.events.outbox import Outbox
-from callbridge.media.whatsapp_leg import MEDIA_LOST
+from callbridge.files import audio_file, new_recording
+from callbridge.media.call_media import CallMedia
+from callbridge.media.ice import IceSettings
+from callbridge.media.whatsapp_leg import MEDIA_LOST, WhatsAppLeg, lost_reason
 from callbridge.store import Database
-from callbridge.store.models import CallRow, SessionRow
+from callbridge.store.models import CallRow, RecordingRow, SessionRow
 from callbridge.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,11 @@ class CallService:
         outbox: Outbox,
         connector_for: Callable[[SessionRow], Connector],
         ring_timeout: float,
+        ice: IceSettings,
+        files_dir: Path,
     ) -> None:
+        self.ice = ice
+        self.files_dir = files_dir
         self.db = db
         self.outbox = outbox
         self.connector_for = connector_for
@@ -64,8 +72,8 @@ class CallService:
         if not session.connected:
             raise Conflict("the session is not connected: POST /session/connect first")
         call_id, leg = await self.connector_for(session).place_call(phone)
-        call = Call(id=call_id, session_id=session.id, phone=phone, direction=Direction.OUTGOING, leg=leg)
-        leg.on_failure = lambda reason: self._media_failed(call, reason)
+        call = Call(id=call_id, session_id=session.id, phone=phone, direction=Direction.OUTGOING)
+        self._attach(call, leg)
         self.live[call.id] = call
         async with call.lock:
             await self._store(call, [self._state_event(call, "ringing")])
@@ -83,9 +91,7 @@ class CallService:
             if call.state is not State.RINGING:
                 raise Conflict(f"the call is {call.state.value}, not ringing")
             assert call.offer_sdp is not None
-            leg = await self.connector_for(session).answer_call(call.id, call.offer_sdp)
-            leg.on_failure = lambda reason: self._media_failed(call, reason)
-            call.leg = leg
+            self._attach(call, await self.connector_for(session).answer_call(call.id, call.offer_sdp))
             await self._activate(call)
         return call
 
@@ -116,6 +122,49 @@ class CallService:
                 reason += f" (WhatsApp did not confirm: {exc.message})"
             await self._end(call, reason)
         return call
+
+    # ---- media commands --------------------------------------------------------------------------------------
+
+    async def attach_browser(self, session: SessionRow, call_id: str, offer_sdp: str) -> str:
+        media = await self._active_media(session, call_id)
+        return await media.attach_browser(offer_sdp)
+
+    async def detach_browser(self, session: SessionRow, call_id: str) -> bool:
+        media = await self._active_media(session, call_id)
+        return await media.detach_browser("closed by the app")
+
+    async def play(self, session: SessionRow, call_id: str, audio: str) -> tuple[str, float, int]:
+        media = await self._active_media(session, call_id)
+        track, ahead = await media.play(audio_file(self.files_dir, audio), audio)
+        return track.id, track.seconds, ahead
+
+    async def stop_playback(self, session: SessionRow, call_id: str) -> bool:
+        return (await self._active_media(session, call_id)).stop_playback()
+
+    async def record(self, session: SessionRow, call_id: str, path: str | None, rate: int, stereo: bool) -> str:
+        media = await self._active_media(session, call_id)
+        name = path or f"calls/{call_id}.wav"
+        if media.recorder is not None:
+            raise Conflict("the call is already being recorded; stop that recording first")
+        await media.start_recording(new_recording(self.files_dir, name), name, rate, stereo)
+        return name
+
+    async def stop_recording(self, session: SessionRow, call_id: str) -> tuple[str, float]:
+        media = await self._active_media(session, call_id)
+        result = await media.stop_recording()
+        if result is None:
+            raise Conflict("the call is not being recorded")
+        return result
+
+    async def media_stats(self, session: SessionRow, call_id: str) -> dict[str, Any]:
+        call = await self._live_call(session, call_id)
+        return call.media.stats() if call.media is not None else {}
+
+    async def _active_media(self, session: SessionRow, call_id: str) -> CallMedia:
+        call = await self._live_call(session, call_id)
+        if call.state is not State.ACTIVE or call.media is None:
+            raise Conflict(f"the call is {call.state.value}: its media is available once it is active")
+        return call.media
 
     async def get(self, session: SessionRow, call_id: str) -> Call:
         call = self.live.get(call_id)
@@ -249,6 +298,8 @@ class CallService:
     async def _end(self, call: Call, reason: str, duration: float | None = None) -> None:
         if not call.live:
             return
+        if call.media is not None:
+            await call.media.close()  # finishes a recording and reports it while the call is still live
         self._cancel_timer(call)
         call.state = State.ENDED
         call.ended_at = utcnow()
@@ -263,6 +314,36 @@ class CallService:
         await self._store(call, [terminate, self._state_event(call, "ended")])
         self.outbox.forget(call.session_id, call.id)
         log.info("call ended: %s", reason, extra={"call": call.id})
+
+    def _attach(self, call: Call, leg: WhatsAppLeg) -> None:
+        leg.on_lost = lambda state: self._media_failed(call, lost_reason(state))
+        call.leg = leg
+        call.media = CallMedia(leg, self.ice, lambda event, details: self._media_event(call, event, details))
+
+    async def _media_event(self, call: Call, event: str, details: dict[str, Any]) -> None:
+        """Browser, playback and recording news: reported as CallState, and recordings kept on record."""
+        await self._store(call, [("CallState", {**call.view(), "Event": event, **details})])
+        if event == "recording_started":
+            async with self.db.session() as s:
+                s.add(
+                    RecordingRow(
+                        call_id=call.id,
+                        path=details["Path"],
+                        sample_rate=details["SampleRate"],
+                        channels=2 if details["Stereo"] else 1,
+                    )
+                )
+                await s.commit()
+        elif event == "recording_finished":
+            async with self.db.session() as s:
+                row = await s.scalar(
+                    select(RecordingRow)
+                    .where(RecordingRow.call_id == call.id, RecordingRow.path == details["Path"])
+                    .order_by(RecordingRow.id.desc())
+                )
+                if row is not None:
+                    row.ended_at, row.seconds = utcnow(), details["Seconds"]
+                    await s.commit()
 
     # ---- timers and failures ---------------------------------------------------------------------------------
 

@@ -1,0 +1,168 @@
+"""One call's media: the WhatsApp leg, the browser that may come and go, playback and recording.
+
+Opus frames go from one leg's receiver to the other leg's sender untouched. Only a recording decodes a
+copy, and only playback encodes (mixing in the browser's voice while a file plays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from callbridge.errors import Conflict
+from callbridge.media.browser_leg import BrowserLeg
+from callbridge.media.ice import IceSettings
+from callbridge.media.opus import OpusFrame
+from callbridge.media.player import Playlist, Track
+from callbridge.media.recorder import Recorder
+from callbridge.media.whatsapp_leg import WhatsAppLeg
+from callbridge.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str, dict[str, Any]], Awaitable[None]]  # (CallState event name, details)
+
+
+class CallMedia:
+    def __init__(self, whatsapp: WhatsAppLeg, ice: IceSettings, report: Report) -> None:
+        self.whatsapp = whatsapp
+        self.ice = ice
+        self.report = report
+        self.browser: BrowserLeg | None = None
+        self.browser_connected = False
+        self.playlist = Playlist(self._playback_started, self._playback_finished)
+        self.recorder: Recorder | None = None
+        self.recording: dict[str, Any] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        whatsapp.inbound.sinks.append(self._from_whatsapp)
+
+    # ---- the bridge --------------------------------------------------------------------------------------------
+
+    def _from_whatsapp(self, frame: OpusFrame) -> None:
+        if self.browser is not None:
+            self.browser.outgoing.push(frame)
+        if self.recorder is not None:
+            self.recorder.whatsapp.hear(frame)
+
+    def _from_browser(self, frame: OpusFrame) -> None:
+        self.whatsapp.outgoing.push(frame)  # mixed instead while a file plays
+        if self.recorder is not None and self.recorder.browser is not None:
+            self.recorder.browser.hear(frame)
+
+    # ---- the browser -------------------------------------------------------------------------------------------
+
+    async def attach_browser(self, offer_sdp: str) -> str:
+        """Answer a browser's offer. A browser already attached is replaced (a reload, a second tab)."""
+        leg = BrowserLeg(self.ice)
+        try:
+            answer = await leg.answer(offer_sdp)
+        except BaseException:
+            await leg.close()
+            raise
+        previous, self.browser, self.browser_connected = self.browser, leg, False
+        leg.inbound.sinks.append(self._from_browser)
+        leg.on_lost = lambda state: self._browser_lost(leg, state)
+        leg.pc.on("connectionstatechange", lambda: self._browser_state(leg))
+        if previous is not None:
+            await previous.close()
+            await self.report("browser_gone", {"Reason": "replaced by a new browser connection"})
+        return answer
+
+    async def detach_browser(self, reason: str) -> bool:
+        leg, self.browser, self.browser_connected = self.browser, None, False
+        if leg is None:
+            return False
+        await leg.close()
+        await self.report("browser_gone", {"Reason": reason})
+        return True
+
+    def _browser_state(self, leg: BrowserLeg) -> None:
+        if leg is self.browser and leg.state == "connected" and not self.browser_connected:
+            self.browser_connected = True
+            self._spawn(self.report("browser_connected", {}))
+
+    async def _browser_lost(self, leg: BrowserLeg, state: str) -> None:
+        if leg is self.browser:
+            await self.detach_browser(f"the browser went away without closing (connection {state})")
+
+    # ---- playback ----------------------------------------------------------------------------------------------
+
+    async def play(self, path: Path, name: str) -> tuple[Track, int]:
+        """Queue a file; returns it (with its length) and how many files play before it."""
+        track = await asyncio.to_thread(Track.open, path, name)
+        ahead = len(self.playlist.queue) + (self.playlist.current is not None)
+        self.playlist.add(track)
+        if self.whatsapp.outgoing.source is not self.playlist:
+            self.whatsapp.outgoing.speak(self.playlist)
+        return track, ahead
+
+    def stop_playback(self) -> bool:
+        playing = self.playlist.current is not None or bool(self.playlist.queue)
+        self.playlist.stop()
+        return playing
+
+    def _playback_started(self, track: Track) -> None:
+        self._spawn(self.report("playback_started", self._track_details(track)))
+
+    def _playback_finished(self, track: Track, stopped: bool) -> None:
+        self._spawn(self.report("playback_finished", {**self._track_details(track), "Stopped": stopped}))
+
+    def _track_details(self, track: Track) -> dict[str, Any]:
+        return {"PlayerID": track.id, "AudioFile": track.name, "Seconds": track.seconds}
+
+    # ---- recording ---------------------------------------------------------------------------------------------
+
+    async def start_recording(self, path: Path, name: str, rate: int, stereo: bool) -> None:
+        if self.recorder is not None:
+            raise Conflict(f"already recording to {self.recording['Path'] if self.recording else 'a file'}")
+        self.recorder = Recorder(path, rate=rate, stereo=stereo)
+        self.recording = {"Path": name, "SampleRate": rate, "Stereo": stereo, "StartedAt": utcnow().isoformat()}
+        await self.report("recording_started", dict(self.recording))
+
+    async def stop_recording(self) -> tuple[str, float] | None:
+        recorder, details = self.recorder, self.recording
+        if recorder is None or details is None:
+            return None
+        self.recorder = self.recording = None
+        seconds = await recorder.stop()
+        await self.report("recording_finished", {**details, "Seconds": seconds})
+        return details["Path"], seconds
+
+    # ---- the whole -----------------------------------------------------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"Browser": "connected" if self.browser_connected else "none"}
+        if self.recording is not None:
+            data["Recording"] = dict(self.recording)
+        current = self.playlist.current
+        if current is not None:
+            data["Playing"] = {**self._track_details(current), "Queued": len(self.playlist.queue)}
+        return data
+
+    def stats(self) -> dict[str, Any]:
+        legs = {"whatsapp": self.whatsapp, "browser": self.browser}
+        return {
+            name: {
+                "state": leg.state,
+                "inbound": leg.inbound.buffer.stats.as_dict(),
+                "outbound": dict(leg.outgoing.counts),
+            }
+            for name, leg in legs.items()
+            if leg is not None
+        }
+
+    async def close(self) -> None:
+        """At the end of the call: finish the recording and the playback, drop the browser."""
+        await self.stop_recording()
+        self.stop_playback()
+        await self.detach_browser("the call ended")
+        for task in list(self._tasks):
+            await asyncio.wait([task], timeout=2)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

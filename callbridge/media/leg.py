@@ -1,0 +1,61 @@
+"""A peer connection that carries one call's audio: Opus in through a jitter buffer, Opus out on one timeline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from callbridge.errors import UpstreamError
+from callbridge.media.ice import IceSettings
+from callbridge.media.inbound import InboundAudio
+from callbridge.media.outbound import OutboundAudio
+
+log = logging.getLogger(__name__)
+
+OnLost = Callable[[str], Awaitable[None]]  # called with the connection state: "failed" or "closed"
+
+
+def has_candidates(sdp: str) -> bool:
+    return any(line.startswith("a=candidate:") for line in sdp.splitlines())
+
+
+class AudioLeg:
+    """One RTCPeerConnection with one sendrecv audio transceiver."""
+
+    def __init__(self, ice: IceSettings) -> None:
+        self.on_lost: OnLost | None = None
+        self.pc = RTCPeerConnection(ice.configuration())
+        self.outgoing = OutboundAudio()
+        transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
+        self.inbound = InboundAudio(transceiver.receiver)
+        self._closing = False
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def state(self) -> str:
+        return self.pc.connectionState
+
+    async def answer(self, offer_sdp: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self._gathered_sdp()
+
+    def _gathered_sdp(self) -> str:
+        # aiortc gathers every candidate before setLocalDescription returns; none means no usable address.
+        sdp = self.pc.localDescription.sdp
+        if not has_candidates(sdp):
+            raise UpstreamError("no ICE candidates could be gathered; check CALLBRIDGE_ICE_HOSTS and the TURN settings")
+        return sdp
+
+    async def close(self) -> None:
+        self._closing = True
+        self.inbound.close()
+        await self.pc.close()
+
+    async def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        log.debug("%s leg %s", type(self).__name__, state)
+        if not self._closing and self.on_lost is not None and state in ("failed", "closed"):
+            await self.on_lost(state)

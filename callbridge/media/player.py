@@ -1,0 +1,132 @@
+"""Playing files into a call: a queue of decoded files, mixed with the live voice while they play."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from callbridge.errors import InvalidRequest
+from callbridge.media.opus import FRAME_SAMPLES, RATE, OpusDecoder, OpusFrame
+
+log = logging.getLogger(__name__)
+
+MAX_VOICE_FRAMES = 5  # 100 ms of the live voice waiting to be mixed; older frames are dropped
+
+
+@dataclass
+class Track:
+    """One file, opened and measured, ready to play."""
+
+    path: Path
+    name: str  # as the client named it, relative to the files directory
+    seconds: float
+    id: str = field(default_factory=lambda: "play-" + secrets.token_hex(6))
+    _chunks: Iterator[np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, path: Path, name: str) -> Track:
+        """Read the whole file once: it proves the file decodes and measures it (runs in a worker thread)."""
+        samples = 0
+        try:
+            for chunk in _decode(path):
+                samples += len(chunk)
+        except (av.FFmpegError, ValueError, IndexError) as exc:
+            raise InvalidRequest(f"{path.name} is not a playable audio file: {exc}") from exc
+        if samples == 0:
+            raise InvalidRequest(f"{path.name} has no audio")
+        return cls(path, name, round(samples / RATE, 3))
+
+    def read(self) -> np.ndarray | None:
+        if self._chunks is None:
+            self._chunks = _frames(_decode(self.path))
+        return next(self._chunks, None)
+
+
+def _decode(path: Path) -> Iterator[np.ndarray]:
+    """The file as 48 kHz mono int16, in whatever chunks the decoder gives."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                yield out.to_ndarray().reshape(-1)
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1)
+
+
+def _frames(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Re-cut into 20 ms frames; the last one is padded with silence."""
+    pending = np.zeros(0, dtype=np.int16)
+    for chunk in chunks:
+        pending = np.concatenate([pending, chunk])
+        while len(pending) >= FRAME_SAMPLES:
+            yield pending[:FRAME_SAMPLES]
+            pending = pending[FRAME_SAMPLES:]
+    if len(pending):
+        yield np.concatenate([pending, np.zeros(FRAME_SAMPLES - len(pending), dtype=np.int16)])
+
+
+class Playlist:
+    """A :class:`~callbridge.media.outbound.PcmSource`: queued files, with the live voice mixed in.
+
+    The voice (the browser's Opus frames) is decoded only while a file plays; otherwise it is forwarded as is.
+    """
+
+    def __init__(self, on_started: Callable[[Track], None], on_finished: Callable[[Track, bool], None]) -> None:
+        self.queue: deque[Track] = deque()
+        self.current: Track | None = None
+        self._on_started = on_started
+        self._on_finished = on_finished
+        self._voice: deque[np.ndarray] = deque()
+        self._decoder: OpusDecoder | None = None
+
+    def add(self, track: Track) -> None:
+        self.queue.append(track)
+
+    def stop(self) -> None:
+        """Stop the current file and drop the queue."""
+        stopped = [t for t in (self.current, *self.queue) if t is not None]
+        self.queue.clear()
+        self.current = None
+        for track in stopped:
+            self._on_finished(track, True)
+
+    def read(self) -> np.ndarray | None:
+        while True:
+            if self.current is None:
+                if not self.queue:
+                    self._voice.clear()
+                    return None
+                self.current = self.queue.popleft()
+                self._on_started(self.current)
+            try:
+                pcm = self.current.read()
+            except av.FFmpegError as exc:
+                log.warning("playback of %s failed: %s", self.current.path.name, exc)
+                pcm = None
+            if pcm is not None:
+                return self._mix(pcm)
+            finished, self.current = self.current, None
+            self._on_finished(finished, False)
+
+    def hear(self, frame: OpusFrame) -> None:
+        if self._decoder is None:
+            self._decoder = OpusDecoder()
+        self._voice.append(self._decoder.decode(frame.payload))
+        while len(self._voice) > MAX_VOICE_FRAMES:
+            self._voice.popleft()
+
+    def _mix(self, pcm: np.ndarray) -> np.ndarray:
+        if not self._voice:
+            return pcm
+        voice = self._voice.popleft()
+        mixed = pcm.astype(np.int32) + voice[: len(pcm)].astype(np.int32)
+        return np.clip(mixed, -32768, 32767).astype(np.int16)
