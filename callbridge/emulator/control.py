@@ -38,7 +38,9 @@ class UserIn(BaseModel):
     permission: Literal["no_permission", "temporary", "permanent"] | None = Field(
         None, description="initial permission; by default temporary when grant_permission, else none"
     )
-    loss: float = Field(0.0, ge=0.0, le=0.5, description="share of the business's packets this user loses")
+    loss: float = Field(
+        0.0, ge=0.0, le=0.5, description="share of the packets this user sends that are lost on the way to the business"
+    )
 
     @field_validator("say")
     @classmethod

@@ -12,6 +12,7 @@ import random
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import is_rtcp
 
 from callbridge.emulator.audio import Ear, Mouth
 
@@ -30,12 +31,13 @@ class UserPeer:
         self.mouth = Mouth()
         self.ear = Ear()
         self.pc.addTrack(self.mouth)
-        self.loss = 0.0  # fraction of received packets to drop, to mimic a bad network
+        self.loss = 0.0  # share of the packets this user sends that never reach the business
         self._listening: asyncio.Task[None] | None = None
         self.pc.on("track", self._on_track)
 
     async def offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._install_loss()
         for transceiver in self.pc.getTransceivers():
             # Meta is ice-lite, so the business is always the controlling agent.
             transceiver.sender.transport.transport._connection.ice_controlling = False
@@ -44,6 +46,7 @@ class UserPeer:
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._install_loss()
         return with_ice_lite(self.pc.localDescription.sdp)
 
     async def accept_answer(self, answer_sdp: str) -> None:
@@ -69,22 +72,20 @@ class UserPeer:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self._install_loss(track)
             self._listening = asyncio.create_task(self._listen(track))
 
-    def _install_loss(self, track: MediaStreamTrack) -> None:
-        """Drop a share of incoming RTP before the jitter buffer, as a lossy network would."""
-        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
-        if receiver is None:
-            return
-        original = receiver._handle_rtp_packet
+    def _install_loss(self) -> None:
+        """Lose a share of the RTP this user sends, as a bad network between WhatsApp and the business would."""
+        for transceiver in self.pc.getTransceivers():
+            dtls = transceiver.sender.transport
+            send = dtls._send_rtp
 
-        async def lossy(packet, arrival_time_ms):  # type: ignore[no-untyped-def]
-            if self.loss and random.random() < self.loss:
-                return
-            await original(packet, arrival_time_ms)
+            async def lossy(data: bytes, send=send) -> None:  # type: ignore[no-untyped-def]
+                if self.loss and not is_rtcp(data) and random.random() < self.loss:
+                    return
+                await send(data)
 
-        receiver._handle_rtp_packet = lossy
+            dtls._send_rtp = lossy
 
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
