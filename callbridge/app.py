@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
 from callbridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from callbridge.api.routes import admin, calls, health, media, sessions, webhook, webrtc
+from callbridge.api.routes import admin, calls, events, health, media, sessions, webhook, webrtc
 from callbridge.calls.service import CallService
 from callbridge.config import Settings
 from callbridge.connectors.base import Connector
@@ -23,11 +27,14 @@ from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
+from callbridge.media.turn_check import TurnStatus, check_turn
 from callbridge.sessions import SessionService
 from callbridge.store import Database
 from callbridge.store.models import SessionRow
 
 log = logging.getLogger(__name__)
+TURN_CHECK_EVERY = 300.0  # seconds
+WEB_DIR = Path(__file__).parent / "web"
 
 API_DESCRIPTION = """
 callbridge lets a person speak and listen on live WhatsApp voice calls from a browser, and lets a server play
@@ -56,7 +63,17 @@ class Gateway:
             give_up_after=settings.webhook_give_up_after,
         )
         self.outbox = Outbox(self.dispatcher.notify)
-        self.ice = IceSettings.parse(settings.ice_servers, settings.ice_hosts)
+        self._turn_task: asyncio.Task[None] | None = None
+        self.ice = IceSettings.parse(
+            settings.ice_servers,
+            settings.ice_hosts,
+            turn_secret=settings.turn_secret.get_secret_value() if settings.turn_secret else None,
+            turn_ttl=settings.turn_ttl,
+            public_ip=settings.public_ip,
+            relay_only=settings.ice_relay_only,
+        )
+        self.call_token_key = settings.call_token_key()
+        self.turn = TurnStatus()
         self.calls = CallService(
             self.db, self.outbox, self.connector, settings.ring_timeout, self.ice, settings.files_dir
         )
@@ -71,9 +88,20 @@ class Gateway:
         await self.db.migrate()
         await self.calls.recover()
         self.dispatcher.start()
+        self._turn_task = asyncio.create_task(self._watch_turn(), name="turn-check")
         log.info("gateway started", extra={"version": __version__})
 
+    async def _watch_turn(self) -> None:
+        """Ask the TURN server, now and every few minutes, whether it takes our credentials."""
+        if not self.ice.turn_configured:
+            return
+        while True:
+            self.turn = await check_turn(self.ice)
+            await asyncio.sleep(TURN_CHECK_EVERY)
+
     async def stop(self) -> None:
+        if self._turn_task is not None:
+            self._turn_task.cancel()
         await self.calls.shutdown()
         await self.dispatcher.stop()
         await self.http.aclose()
@@ -115,9 +143,16 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
-    routers = (health, sessions, webhook, calls, webrtc, media, meta_webhook, admin)
+    routers = (health, sessions, webhook, calls, events, webrtc, media, meta_webhook, admin)
     for module in routers:
         app.include_router(module.router)
+    app.mount("/sdk", StaticFiles(directory=WEB_DIR), name="sdk")
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+
+    @app.get("/", include_in_schema=False)
+    async def softphone() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

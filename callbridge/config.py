@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ADMIN_TOKEN_FILE = "admin_token"
+CALL_TOKEN_KEY_FILE = "call_token_key"
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,13 @@ class Settings(BaseSettings):
     ice_hosts: str | None = Field(
         None, description="comma list of addresses to gather host candidates on (127.0.0.1 for loopback)"
     )
+    turn_secret: SecretStr | None = Field(
+        None, description="TURN REST shared secret (coturn static-auth-secret): TURN entries get ephemeral credentials"
+    )
+    turn_ttl: int = Field(3600, description="lifetime in seconds of the TURN credentials handed out")
+    public_ip: str | None = Field(None, description="address to advertise for hosts behind a 1:1 NAT (cloud VMs)")
+    ice_relay_only: bool = Field(False, description="the gateway's own legs use TURN relays only")
+    call_token_ttl: int = Field(3600, description="lifetime in seconds of the call-scoped browser tokens")
 
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")
@@ -66,11 +74,18 @@ class Settings(BaseSettings):
         """Return the admin token and whether it was generated just now (so the caller prints it once)."""
         if self.admin_token is not None:
             return self.admin_token.get_secret_value(), False
-        path = self.data_dir / ADMIN_TOKEN_FILE
+        return self._secret_file(ADMIN_TOKEN_FILE)
+
+    def call_token_key(self) -> str:
+        """The key that signs call-scoped browser tokens; generated once, kept in the data dir."""
+        return self._secret_file(CALL_TOKEN_KEY_FILE)[0]
+
+    def _secret_file(self, name: str) -> tuple[str, bool]:
+        path = self.data_dir / name
         if path.exists():
             return path.read_text().strip(), False
-        token = secrets.token_urlsafe(32)
+        secret = secrets.token_urlsafe(32)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(token + "\n")
-        return token, True
+        path.write_text(secret + "\n")
+        return secret, True

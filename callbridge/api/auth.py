@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
+from callbridge.api import call_tokens
 from callbridge.errors import Unauthorized
 from callbridge.store.models import SessionRow
 
@@ -41,3 +43,32 @@ async def admin_auth(request: Request, header: str | None = Depends(_admin_heade
     expected = gateway(request).admin_token
     if not header or not hmac.compare_digest(header.encode(), expected.encode()):
         raise Unauthorized("invalid admin token")
+
+
+@dataclass(frozen=True)
+class CallAccess:
+    """Who may act on calls here: a whole session, or a browser holding one call's token."""
+
+    session: SessionRow
+    only_call: str | None = None  # set for call tokens
+
+    def require(self, call_id: str) -> None:
+        if self.only_call is not None and self.only_call != call_id:
+            raise Unauthorized("this call token is not valid for that call")
+
+
+async def call_access(
+    request: Request,
+    header: str | None = Depends(_token_header),
+    query: str | None = Depends(_token_query),
+) -> CallAccess:
+    """The session token, or a call token from POST /call/webrtc/token (header ``token`` or ``?token=``)."""
+    token = header or query
+    if token and call_tokens.is_call_token(token):
+        gw = gateway(request)
+        grant = call_tokens.verify(gw.call_token_key, token)
+        session = await gw.sessions.by_id(grant.session_id)
+        if session is None:
+            raise Unauthorized("invalid token")
+        return CallAccess(session, grant.call_id)
+    return CallAccess(await session_auth(request, header, query))

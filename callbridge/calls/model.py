@@ -44,7 +44,8 @@ class Call:
     leg: WhatsAppLeg | None = None
     media: CallMedia | None = None
     answer_applied: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one state transition at a time
+    store_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one write of the record at a time
     timer: asyncio.Task[None] | None = None
 
     @property

@@ -64,6 +64,8 @@ class CallService:
         # Webhooks about a call we placed can beat the Graph API's answer that tells us its id.
         self._early: dict[str, list[tuple[float, ConnectorEvent]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Live event streams (a page's EventSource), by call id or "session:<id>"; at most once, in process.
+        self._watchers: dict[str, set[asyncio.Queue[Event]]] = {}
 
     # ---- commands from the app ------------------------------------------------------------------------------
 
@@ -78,6 +80,7 @@ class CallService:
         async with call.lock:
             await self._store(call, [self._state_event(call, "ringing")])
             self._start_ring_timer(call)
+        await self._report_ice_warning(call)
         log.info("calling %s", phone, extra={"call": call.id})
         for _, event in self._early.pop(call.id, []):
             await self.handle(session, event)
@@ -93,6 +96,7 @@ class CallService:
             assert call.offer_sdp is not None
             self._attach(call, await self.connector_for(session).answer_call(call.id, call.offer_sdp))
             await self._activate(call)
+        await self._report_ice_warning(call)
         return call
 
     async def reject(self, session: SessionRow, call_id: str) -> Call:
@@ -320,6 +324,10 @@ class CallService:
         call.leg = leg
         call.media = CallMedia(leg, self.ice, lambda event, details: self._media_event(call, event, details))
 
+    async def _report_ice_warning(self, call: Call) -> None:
+        if call.leg is not None and call.leg.ice_warning:
+            await self._media_event(call, "media_warning", {"Detail": call.leg.ice_warning})
+
     async def _media_event(self, call: Call, event: str, details: dict[str, Any]) -> None:
         """Browser, playback and recording news: reported as CallState, and recordings kept on record."""
         await self._store(call, [("CallState", {**call.view(), "Event": event, **details})])
@@ -449,7 +457,7 @@ class CallService:
 
     async def _store(self, call: Call, events: list[Event]) -> None:
         """Write the call's record and stage its events in one transaction."""
-        async with self.db.session() as s:
+        async with call.store_lock, self.db.session() as s:
             row = await s.get(CallRow, call.id)
             if row is None:
                 s.add(CallRow(id=call.id, **call.row_values()))
@@ -462,6 +470,28 @@ class CallService:
                     await self.outbox.stage(s, session, event_type, payload, call.id)
             await s.commit()
         self.outbox.notify()
+        for event in events:
+            self._broadcast((call.id, f"session:{call.session_id}"), event)
+
+    # ---- live event streams ----------------------------------------------------------------------------------
+
+    def watch(self, key: str) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=256)
+        self._watchers.setdefault(key, set()).add(queue)
+        return queue
+
+    def unwatch(self, key: str, queue: asyncio.Queue[Event]) -> None:
+        watchers = self._watchers.get(key)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[key]
+
+    def _broadcast(self, keys: tuple[str, ...], event: Event) -> None:
+        for key in keys:
+            for queue in self._watchers.get(key, ()):
+                if not queue.full():  # a stalled page misses events rather than holding memory
+                    queue.put_nowait(event)
 
     async def _publish_session_event(self, session: SessionRow, event_type: str, payload: dict[str, Any]) -> None:
         async with self.db.session() as s:
@@ -469,6 +499,7 @@ class CallService:
             if fresh is not None and await self.outbox.stage(s, fresh, event_type, payload):
                 await s.commit()
         self.outbox.notify()
+        self._broadcast((f"session:{session.id}",), (event_type, payload))
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

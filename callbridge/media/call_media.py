@@ -37,6 +37,8 @@ class CallMedia:
         self.recorder: Recorder | None = None
         self.recording: dict[str, Any] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._meters = 0
+        self.warnings: list[str] = [whatsapp.ice_warning] if whatsapp.ice_warning else []
         whatsapp.inbound.sinks.append(self._from_whatsapp)
 
     # ---- the bridge --------------------------------------------------------------------------------------------
@@ -56,7 +58,7 @@ class CallMedia:
 
     async def attach_browser(self, offer_sdp: str) -> str:
         """Answer a browser's offer. A browser already attached is replaced (a reload, a second tab)."""
-        leg = BrowserLeg(self.ice)
+        leg = BrowserLeg(self.ice, user="browser-leg")
         try:
             answer = await leg.answer(offer_sdp)
         except BaseException:
@@ -64,6 +66,7 @@ class CallMedia:
             raise
         previous, self.browser, self.browser_connected = self.browser, leg, False
         leg.inbound.sinks.append(self._from_browser)
+        leg.inbound.decode_levels = self._meters > 0
         leg.on_lost = lambda state: self._browser_lost(leg, state)
         leg.pc.on("connectionstatechange", lambda: self._browser_state(leg))
         if previous is not None:
@@ -133,8 +136,32 @@ class CallMedia:
 
     # ---- the whole -----------------------------------------------------------------------------------------------
 
+    def meter(self, watching: bool) -> None:
+        """Someone watches levels (a page's event stream): measure them even where senders do not report them."""
+        self._meters += 1 if watching else -1
+        for leg in (self.whatsapp, self.browser):
+            if leg is not None:
+                leg.inbound.decode_levels = self._meters > 0
+
+    def levels(self) -> dict[str, float | None]:
+        """dBov (0 loudest, -127 silent) of what each side is saying now."""
+        return {
+            "whatsapp": self.whatsapp.inbound.level,
+            "browser": self.browser.inbound.level if self.browser is not None and self.browser_connected else None,
+        }
+
+    def progress(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.recorder is not None and self.recording is not None:
+            data["Recording"] = {"Path": self.recording["Path"], "Seconds": self.recorder.elapsed}
+        if self.playlist.current is not None:
+            data["Playing"] = {**self._track_details(self.playlist.current), "Position": self.playlist.position}
+        return data
+
     def view(self) -> dict[str, Any]:
         data: dict[str, Any] = {"Browser": "connected" if self.browser_connected else "none"}
+        if self.warnings:
+            data["Warnings"] = list(self.warnings)
         if self.recording is not None:
             data["Recording"] = dict(self.recording)
         current = self.playlist.current

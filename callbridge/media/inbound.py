@@ -8,13 +8,15 @@ statistics, so receiver reports stay right) and leaves aiortc's decoder idle.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
+import numpy as np
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from callbridge.media.jitter import JitterBuffer
-from callbridge.media.opus import OpusFrame
+from callbridge.media.opus import OpusDecoder, OpusFrame
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +42,19 @@ class InboundAudio:
     def __init__(self, receiver: RTCRtpReceiver, loss_timeout: float = 0.02) -> None:
         self.sinks: list[Sink] = []
         self.buffer = JitterBuffer(self._release, loss_timeout=loss_timeout)
-        self.audio_level: int | None = None  # dBov from the RFC 6464 header extension, when the sender adds it
+        self.level: float | None = None  # latest level in dBov (0 loudest, -127 silent)
+        self.decode_levels = False  # while someone watches: decode for levels if the sender sends none
+        self._levels_in_header = False
+        self._decoder: OpusDecoder | None = None
         self._unwrap_base = 0
         self._last_timestamp: int | None = None
         receiver._RTCRtpReceiver__jitter_buffer = _ReceiverTap(self)  # type: ignore[attr-defined]
 
     def on_packet(self, packet: RtpPacket) -> None:
-        level = packet.extensions.audio_level
+        level = packet.extensions.audio_level  # RFC 6464, free when the sender adds it (browsers and aiortc do)
         if level is not None:
-            self.audio_level = -level[1]
+            self.level = -float(level[1])
+            self._levels_in_header = True
         frame = OpusFrame(self._unwrap(packet.timestamp), packet._data)  # type: ignore[attr-defined]
         self.buffer.add(packet.sequence_number, frame)
 
@@ -59,12 +65,21 @@ class InboundAudio:
         return self._unwrap_base + timestamp
 
     def _release(self, frame: OpusFrame) -> None:
+        if self.decode_levels and not self._levels_in_header:
+            self._measure(frame)
         for sink in list(self.sinks):
             try:
                 sink(frame)
             except Exception:
                 log.exception("audio sink failed; removing it")
                 self.sinks.remove(sink)
+
+    def _measure(self, frame: OpusFrame) -> None:
+        if self._decoder is None:
+            self._decoder = OpusDecoder()
+        pcm = self._decoder.decode(frame.payload).astype(np.float32)
+        rms = math.sqrt(float(np.dot(pcm, pcm)) / max(1, pcm.size)) / 32767.0
+        self.level = max(-127.0, 20 * math.log10(rms)) if rms > 0 else -127.0
 
     def close(self) -> None:
         self.buffer.close()

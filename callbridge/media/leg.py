@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from callbridge.errors import UpstreamError
-from callbridge.media.ice import IceSettings
+from callbridge.media.ice import IceSettings, advertise_public_ip
 from callbridge.media.inbound import InboundAudio
 from callbridge.media.outbound import OutboundAudio
 
@@ -24,9 +24,11 @@ def has_candidates(sdp: str) -> bool:
 class AudioLeg:
     """One RTCPeerConnection with one sendrecv audio transceiver."""
 
-    def __init__(self, ice: IceSettings) -> None:
+    def __init__(self, ice: IceSettings, user: str = "callbridge") -> None:
+        self.ice = ice
         self.on_lost: OnLost | None = None
-        self.pc = RTCPeerConnection(ice.configuration())
+        self.ice_warning: str | None = None
+        self.pc = RTCPeerConnection(ice.configuration(user))
         self.outgoing = OutboundAudio()
         transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
         self.inbound = InboundAudio(transceiver.receiver)
@@ -46,7 +48,15 @@ class AudioLeg:
         # aiortc gathers every candidate before setLocalDescription returns; none means no usable address.
         sdp = self.pc.localDescription.sdp
         if not has_candidates(sdp):
-            raise UpstreamError("no ICE candidates could be gathered; check CALLBRIDGE_ICE_HOSTS and the TURN settings")
+            raise UpstreamError(
+                "no ICE candidates could be gathered: check CALLBRIDGE_ICE_HOSTS, and the TURN server (see /health)"
+            )
+        if self.ice.turn_configured and " typ relay" not in sdp:
+            # aiortc says nothing when TURN refuses it; without a relay, strict NATs will not let media through.
+            self.ice_warning = "TURN gave no relay candidate: the server is unreachable or refused the credentials"
+            log.warning("%s (see /health)", self.ice_warning)
+        if self.ice.public_ip:
+            sdp = advertise_public_ip(sdp, self.ice.public_ip)
         return sdp
 
     async def close(self) -> None:

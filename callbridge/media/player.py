@@ -28,6 +28,7 @@ class Track:
     name: str  # as the client named it, relative to the files directory
     seconds: float
     id: str = field(default_factory=lambda: "play-" + secrets.token_hex(6))
+    played: int = 0  # frames sent so far
     _chunks: Iterator[np.ndarray] | None = None
 
     @classmethod
@@ -46,7 +47,9 @@ class Track:
     def read(self) -> np.ndarray | None:
         if self._chunks is None:
             self._chunks = _frames(_decode(self.path))
-        return next(self._chunks, None)
+        frame = next(self._chunks, None)
+        self.played += frame is not None
+        return frame
 
 
 def _decode(path: Path) -> Iterator[np.ndarray]:
@@ -87,6 +90,11 @@ class Playlist:
         self._on_finished = on_finished
         self._voice: deque[np.ndarray] = deque()
         self._decoder: OpusDecoder | None = None
+
+    @property
+    def position(self) -> float:
+        """Seconds played of the current file."""
+        return round(self.current.played * FRAME_SAMPLES / RATE, 1) if self.current is not None else 0.0
 
     def add(self, track: Track) -> None:
         self.queue.append(track)

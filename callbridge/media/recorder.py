@@ -77,7 +77,13 @@ class Recorder:
 
     @property
     def seconds(self) -> float:
+        """What the file holds."""
         return round(self._writer.seconds, 3)
+
+    @property
+    def elapsed(self) -> float:
+        """How long the recording has run (the file catches up within a fraction of a second)."""
+        return round(time.monotonic() - self._started, 1)
 
     async def _run(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,8 +14,11 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", summary="Liveness and dependencies (no auth)")
 async def health(request: Request) -> JSONResponse:
+    gw = gateway(request)
     try:
-        await gateway(request).db.ping()
+        await gw.db.ping()
     except Exception as exc:
         return error_response(503, f"database unreachable: {type(exc).__name__}")
-    return ok({"status": "ok", "version": __version__, "database": "ok"})
+    # A failing TURN server degrades browser audio behind strict NATs; the gateway itself is up.
+    status = "degraded" if gw.turn.status == "failed" else "ok"
+    return ok({"status": status, "version": __version__, "database": "ok", "turn": gw.turn.as_dict()})
