@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TEST_PACKAGES := postgresql
+TEST_PACKAGES := chromium coturn
 
 .PHONY: demo test test-postgres lint venv clean
 
@@ -22,11 +22,12 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 test: venv lint
+	scripts/install-test-deps.sh $(TEST_PACKAGES)
 	$(BIN)/pytest
 
 # The store and webhook tests again, against Debian's PostgreSQL (what CI does too).
 test-postgres: venv
-	scripts/install-test-deps.sh $(TEST_PACKAGES)
+	scripts/install-test-deps.sh postgresql
 	CALLBRIDGE_TEST_DATABASE_URL=$$(scripts/test-postgres.sh) $(BIN)/pytest -m store
 
 clean:
