@@ -119,8 +119,9 @@ def _demo(args: argparse.Namespace) -> int:
     from callbridge.demo import run_demo
 
     settings = _settings(args)
-    # Everything runs on loopback, and the demo's own narration should not drown in request logs.
-    defaults = {"ice_hosts": "127.0.0.1", "log_level": "WARNING"}
+    # The emulator's users are on loopback, a browser on this machine may use any address; and the demo's own
+    # narration should not drown in request logs.
+    defaults = {"ice_hosts": "127.0.0.1,*", "log_level": "WARNING"}
     settings = settings.model_copy(update={k: v for k, v in defaults.items() if k not in settings.model_fields_set})
     setup_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()

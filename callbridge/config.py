@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         None, description='JSON list of {"urls", "username"?, "credential"?}; none means host candidates only'
     )
     ice_hosts: str | None = Field(
-        None, description="comma list of addresses to gather host candidates on (127.0.0.1 for loopback)"
+        None, description="comma list of addresses to gather host candidates on (127.0.0.1 for loopback; * = all)"
     )
     turn_secret: SecretStr | None = Field(
         None, description="TURN REST shared secret (coturn static-auth-secret): TURN entries get ephemeral credentials"

@@ -117,16 +117,21 @@ def parse_hosts(text: str | None) -> list[str]:
 
 def gather_on(hosts: Sequence[str]) -> None:
     """Gather host candidates only on ``hosts``; aioice skips 127.0.0.1 unless told (loopback tests, demos).
+    ``*`` stands for every non-loopback address, as aioice would choose them.
 
     aioice reads its module-level helper for every connection, so this is per process.
     """
     if not hosts:
         aioice.ice.get_host_addresses = _original_host_addresses
         return
-    wanted = list(hosts)
+    wanted = [h for h in hosts if h != "*"]
+    everything = "*" in hosts
 
     def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [h for h in wanted if (":" in h and use_ipv6) or (":" not in h and use_ipv4)]
+        chosen = [h for h in wanted if (":" in h and use_ipv6) or (":" not in h and use_ipv4)]
+        if everything:
+            chosen += [a for a in _original_host_addresses(use_ipv4, use_ipv6) if a not in chosen]
+        return chosen
 
     aioice.ice.get_host_addresses = host_addresses
 
