@@ -25,6 +25,7 @@ from callbridge.connectors.cloud import webhook as meta_webhook
 from callbridge.connectors.cloud.connector import CloudConnector
 from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
+from callbridge.loop_lag import LoopLag
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
 from callbridge.media.turn_check import TurnStatus, check_turn
@@ -64,6 +65,7 @@ class Gateway:
         )
         self.outbox = Outbox(self.dispatcher.notify)
         self._turn_task: asyncio.Task[None] | None = None
+        self.loop_lag = LoopLag()
         self.ice = IceSettings.parse(
             settings.ice_servers,
             settings.ice_hosts,
@@ -88,6 +90,7 @@ class Gateway:
         await self.db.migrate()
         await self.calls.recover()
         self.dispatcher.start()
+        self.loop_lag.start()
         self._turn_task = asyncio.create_task(self._watch_turn(), name="turn-check")
         log.info("gateway started", extra={"version": __version__})
 
@@ -100,6 +103,7 @@ class Gateway:
             await asyncio.sleep(TURN_CHECK_EVERY)
 
     async def stop(self) -> None:
+        self.loop_lag.stop()
         if self._turn_task is not None:
             self._turn_task.cancel()
         await self.calls.shutdown()

@@ -8,6 +8,7 @@ import wave
 from asyncio import to_thread
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -25,20 +26,33 @@ def read_wav(path: Path) -> tuple[int, int, np.ndarray]:
     return rate, channels, samples.reshape(-1, channels)
 
 
+async def timed_recording(scene: Scene, call_id: str, seconds: float, **body: object) -> tuple[dict, float, float]:
+    """Record for ``seconds`` between the start's answer and the stop's request. Returns the stop's data and
+    the bounds of the time the server can have recorded: from the start's request to the stop's answer at
+    most, from the start's answer to the stop's request at least."""
+    async with httpx.AsyncClient(base_url=scene.gateway.url, headers={"token": scene.token}, trust_env=False) as http:
+        t0 = time.monotonic()
+        r = await http.post("/call/record", json={"CallID": call_id, **body})
+        t0_answered = time.monotonic()
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(seconds - (time.monotonic() - t0_answered))
+        t1 = time.monotonic()
+        r = await http.post("/call/record/stop", json={"CallID": call_id})
+        t1_answered = time.monotonic()
+        assert r.status_code == 200, r.text
+    return r.json()["data"], t1 - t0_answered, t1_answered - t0
+
+
 async def test_five_seconds_of_440_hz(scene: Scene) -> None:
     _, call_id = await active_call(scene, say="tone:440")
     await asyncio.sleep(0.5)
-    r = await to_thread(scene.post, "/call/record", {"CallID": call_id})
-    started = time.monotonic()
-    assert r.status_code == 200, r.text
-    assert r.json()["data"] == {"Path": f"calls/{call_id}.wav", "SampleRate": 48000, "Stereo": False}
-    await to_thread(scene.wait_event, call_id, "CallState", Event="recording_started")
-    assert (await to_thread(scene.call_status, call_id))["Recording"]["Path"] == f"calls/{call_id}.wav"
-    await asyncio.sleep(5.0 - (time.monotonic() - started))
-    r = await to_thread(scene.post, "/call/record/stop", {"CallID": call_id})
-    assert r.status_code == 200, r.text
-    seconds = r.json()["data"]["Seconds"]
-    assert seconds == pytest.approx(5.0, abs=0.04)
+    data, shortest, longest = await timed_recording(scene, call_id, 5.0)
+    seconds = data["Seconds"]
+    # The WAV lasts the time it was recorded, to within 40 ms; that time is 5 s give or take the requests.
+    assert shortest - 0.04 <= seconds <= longest + 0.04, (shortest, seconds, longest)
+    assert seconds == pytest.approx(5.0, abs=0.04 + (longest - shortest))
+    started = await to_thread(scene.wait_event, call_id, "CallState", Event="recording_started")
+    assert started["Recording"]["Path"] == f"calls/{call_id}.wav" and started["SampleRate"] == 48000
 
     rate, channels, samples = read_wav(scene.gateway.workdir / "files" / "calls" / f"{call_id}.wav")
     assert (rate, channels) == (48000, 1)
@@ -71,13 +85,8 @@ async def test_stereo_puts_whatsapp_left_and_the_browser_right_at_16_khz(scene: 
 
 async def test_gaps_are_silence_so_the_length_is_wall_time(scene: Scene) -> None:
     _, call_id = await active_call(scene, say="tone:440", loss=0.3)
-    r = await to_thread(scene.post, "/call/record", {"CallID": call_id, "Path": "lossy.wav"})
-    assert r.status_code == 200
-    started = time.monotonic()
-    await asyncio.sleep(3)
-    r = await to_thread(scene.post, "/call/record/stop", {"CallID": call_id})
-    elapsed = time.monotonic() - started
-    assert r.json()["data"]["Seconds"] == pytest.approx(elapsed, abs=0.06)
+    data, shortest, longest = await timed_recording(scene, call_id, 3.0, Path="lossy.wav")
+    assert shortest - 0.04 <= data["Seconds"] <= longest + 0.04, (shortest, data, longest)
 
 
 async def test_the_end_of_the_call_finishes_the_recording(scene: Scene) -> None:

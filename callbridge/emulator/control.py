@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from callbridge.emulator.world import Number, User, World
 
 router = APIRouter(prefix="/emulator", tags=["emulator control"])
-_SAY = re.compile(r"^(tone:\d+(\.\d+)?|echo|silence|file:[\w.-]+)$")
+_SAY = re.compile(r"^(tone:\d+(\.\d+)?|echo|silence|markers|file:[\w.-]+)$")
 
 
 class NumberIn(BaseModel):
@@ -30,7 +30,10 @@ class UserIn(BaseModel):
     wa_id: str = Field(pattern=r"^\d{6,20}$")
     name: str = "Virtual User"
     answer_after_ms: int = Field(500, ge=0, le=600_000)
-    say: str = Field("tone:440", description="tone:HZ | echo | silence | file:NAME (in the emulator's files dir)")
+    say: str = Field(
+        "tone:440",
+        description="tone:HZ | echo | silence | file:NAME (in the emulator's files dir) | markers (benchmarks)",
+    )
     hangup_after_ms: int | None = Field(None, ge=0)
     reject: bool = False
     no_answer: bool = False
@@ -46,7 +49,7 @@ class UserIn(BaseModel):
     @classmethod
     def _say(cls, value: str) -> str:
         if not _SAY.match(value):
-            raise ValueError("say must be tone:HZ, echo, silence or file:NAME")
+            raise ValueError("say must be tone:HZ, echo, silence, markers or file:NAME")
         return value
 
 
@@ -106,6 +109,15 @@ async def heard_wav(request: Request, call_id: str) -> Response:
     if call is None:
         raise HTTPException(404, f"no call {call_id}")
     return Response(call.peer.ear.wav(), media_type="audio/wav")
+
+
+@router.get("/calls/{call_id}/markers")
+async def markers(request: Request, call_id: str) -> JSONResponse:
+    """For benchmarks: when this user's markers left, and when the business's markers arrived (monotonic clock)."""
+    call = _world(request).calls.get(call_id)
+    if call is None:
+        raise HTTPException(404, f"no call {call_id}")
+    return JSONResponse(call.peer.markers())
 
 
 @router.get("/calls/{call_id}/sdp")

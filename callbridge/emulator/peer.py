@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import is_rtcp
 
 from callbridge.emulator.audio import Ear, Mouth
+from callbridge.emulator.markers import MarkerTap, MarkerTrack
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,33 @@ def with_ice_lite(sdp: str) -> str:
     return "\r\n".join([*lines[:at], "a=ice-lite", *lines[at:]]) + "\r\n"
 
 
+BUSINESS_MARKER_HZ = 3000.0  # what a benchmark's browser marks its audio with
+USER_MARKER_HZ = 2000.0  # what a user in "markers" mode marks its audio with
+
+
+def drop_outgoing_rtp(pc: RTCPeerConnection, share: Callable[[], float]) -> None:
+    """Lose a share of the RTP ``pc`` sends (RTCP still goes), as a bad network on the way out would."""
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.sender.transport
+        send = dtls._send_rtp
+
+        async def lossy(data: bytes, send=send) -> None:  # type: ignore[no-untyped-def]
+            if share() and not is_rtcp(data) and random.random() < share():
+                return
+            await send(data)
+
+        dtls._send_rtp = lossy
+
+
 class UserPeer:
-    def __init__(self) -> None:
+    def __init__(self, markers: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mouth = Mouth()
         self.ear = Ear()
-        self.pc.addTrack(self.mouth)
+        # Benchmarks: pre-encoded audio with timing markers, and markers spotted as packets arrive.
+        self.marker_track = MarkerTrack(USER_MARKER_HZ) if markers else None
+        transceiver = self.pc.addTransceiver(self.marker_track or self.mouth, direction="sendrecv")
+        self.marker_tap = MarkerTap(transceiver.receiver, BUSINESS_MARKER_HZ) if markers else None
         self.loss = 0.0  # share of the packets this user sends that never reach the business
         self._listening: asyncio.Task[None] | None = None
         self.pc.on("track", self._on_track)
@@ -60,6 +83,14 @@ class UserPeer:
                 if protocol.transport is not None:
                     protocol.transport.close()
 
+    def last_heard(self) -> float | None:
+        return self.marker_tap.last_at if self.marker_tap is not None else self.ear.last_at
+
+    def markers(self) -> dict[str, object]:
+        if self.marker_track is None or self.marker_tap is None:
+            return {}
+        return {"sent": self.marker_track.sent, **self.marker_tap.report()}
+
     @property
     def connected(self) -> bool:
         return self.pc.connectionState == "connected"
@@ -68,6 +99,8 @@ class UserPeer:
         if self._listening is not None:
             self._listening.cancel()
         self.mouth.stop()
+        if self.marker_track is not None:
+            self.marker_track.stop()
         await self.pc.close()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -75,17 +108,7 @@ class UserPeer:
             self._listening = asyncio.create_task(self._listen(track))
 
     def _install_loss(self) -> None:
-        """Lose a share of the RTP this user sends, as a bad network between WhatsApp and the business would."""
-        for transceiver in self.pc.getTransceivers():
-            dtls = transceiver.sender.transport
-            send = dtls._send_rtp
-
-            async def lossy(data: bytes, send=send) -> None:  # type: ignore[no-untyped-def]
-                if self.loss and not is_rtcp(data) and random.random() < self.loss:
-                    return
-                await send(data)
-
-            dtls._send_rtp = lossy
+        drop_outgoing_rtp(self.pc, lambda: self.loss)
 
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):

@@ -164,7 +164,7 @@ class World:
     async def user_calls(self, wa_id: str, phone_number_id: str) -> EmuCall:
         user = self.users[wa_id]
         number = self.number(phone_number_id)
-        call = EmuCall(_call_id(), number, user, "USER_INITIATED", UserPeer())
+        call = EmuCall(_call_id(), number, user, "USER_INITIATED", UserPeer(markers=user.say == "markers"))
         call.peer.loss = user.loss
         self.calls[call.id] = call
         offer = await call.peer.offer()
@@ -209,7 +209,7 @@ class World:
                 "(#138006) No approved call permission from the recipient",
                 details="Request call permission from the user before calling them.",
             )
-        call = EmuCall(_call_id(), number, user, "BUSINESS_INITIATED", UserPeer())
+        call = EmuCall(_call_id(), number, user, "BUSINESS_INITIATED", UserPeer(markers=user.say == "markers"))
         call.peer.loss = user.loss
         self.calls[call.id] = call
         self._spawn(call, self._ring(call, offer_sdp))
@@ -267,6 +267,8 @@ class World:
             mouth.say_samples(decode_file(self.files_dir / say[5:]))
         elif say == "echo":
             mouth.say_echo()
+        elif say == "markers":
+            pass  # the marker track speaks from the start
         else:
             mouth.say_silence()
 
@@ -337,7 +339,7 @@ class World:
         """Meta's rule: a call that gets no valid Opus from the business for ~20 s is ended."""
         while call.state != "ended":
             await asyncio.sleep(0.5)
-            heard = call.peer.ear.last_at or call.media_started_at or time.monotonic()
+            heard = call.peer.last_heard() or call.media_started_at or time.monotonic()
             if time.monotonic() - heard > self.media_timeout:
                 await self._end(call, "COMPLETED", f"no audio from the business for {self.media_timeout:g}s")
 

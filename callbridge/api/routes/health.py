@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from callbridge import __version__
 from callbridge.api.auth import gateway
 from callbridge.api.envelope import error_response, ok
+from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
 
 router = APIRouter(tags=["health"])
 
@@ -21,4 +22,24 @@ async def health(request: Request) -> JSONResponse:
         return error_response(503, f"database unreachable: {type(exc).__name__}")
     # A failing TURN server degrades browser audio behind strict NATs; the gateway itself is up.
     status = "degraded" if gw.turn.status == "failed" else "ok"
-    return ok({"status": status, "version": __version__, "database": "ok", "turn": gw.turn.as_dict()})
+    return ok(
+        {
+            "status": status,
+            "version": __version__,
+            "database": "ok",
+            "turn": gw.turn.as_dict(),
+            "calls": len(gw.calls.live),
+            "loopLagMs": gw.loop_lag.summary(last=_last(request)),
+        }
+    )
+
+
+def _last(request: Request) -> int | None:
+    """``?window=S``: loop lag over the last S seconds only (benchmarks measure steady stretches)."""
+    raw = request.query_params.get("window")
+    if raw is None:
+        return None
+    try:
+        return max(1, int(float(raw) / LAG_INTERVAL))
+    except ValueError:
+        return None

@@ -1,0 +1,54 @@
+"""A load generator process: joins one side of N bridged calls with marker peers, holds, reports.
+
+    python -m bench.loadgen '{"target": "callbridge", "url": ..., "token": ..., "calls": [...], "hold": 20}'
+
+Prints ``READY`` once every peer is connected, then one JSON line with every peer's timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import httpx
+
+from bench.peers import BenchPeer, loopback_only
+from callbridge.emulator.peer import BUSINESS_MARKER_HZ, USER_MARKER_HZ
+
+
+async def run(plan: dict) -> list[dict]:
+    loopback_only()
+    # The WhatsApp side marks with the user's frequency and listens for the browser's, and the other way round.
+    whatsapp_side = plan.get("side") == "a"
+    send, listen = (USER_MARKER_HZ, BUSINESS_MARKER_HZ) if whatsapp_side else (BUSINESS_MARKER_HZ, USER_MARKER_HZ)
+    peers = [BenchPeer(send, listen, loss=plan.get("loss", 0.0)) for _ in plan["calls"]]
+    async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+        joins = []
+        for peer, call in zip(peers, plan["calls"], strict=True):
+            if plan["target"] == "callbridge":
+                url, body = f"{plan['url']}/call/webrtc/offer", {"callID": call, "type": "offer"}
+                joins.append(peer.connect(http, url, body, headers={"token": plan["token"]}))
+            else:
+                url = f"{plan['url']}/bridge/{call}/{plan['side']}"
+                joins.append(peer.connect(http, url, {"type": "offer"}))
+        await asyncio.gather(*joins)
+        deadline = time.monotonic() + 20
+        while any(p.pc.connectionState != "connected" for p in peers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        print("READY", time.monotonic(), flush=True)
+        await asyncio.sleep(plan["hold"])
+    reports = [peer.report() for peer in peers]
+    await asyncio.gather(*(peer.close() for peer in peers))
+    return reports
+
+
+def main() -> None:
+    plan = json.loads(sys.argv[1])
+    reports = asyncio.run(run(plan))
+    print(json.dumps({"peers": reports}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Timing audio for benchmarks: a tone with a short marker burst twice a second, sent pre-encoded, and a
+listener that timestamps markers as packets arrive (before any jitter buffer), so that the delay measured
+between a sender and a receiver is the network plus whatever sits between them.
+
+Sending costs no encoding (the loop is encoded once) and listening one Opus decode per frame, so a load
+generator stays cheaper than the gateway it loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError
+
+RATE = 48000
+FRAME = 960
+PERIOD_FRAMES = 25  # a marker every 0.5 s
+TIME_BASE = fractions.Fraction(1, RATE)
+ON_TIME = 0.06  # a frame later than this behind its schedule would miss a real jitter buffer
+
+
+def _codec(mode: str) -> av.CodecContext:
+    codec = av.CodecContext.create("libopus", mode)
+    codec.sample_rate, codec.format, codec.layout = RATE, "s16", "mono"
+    if mode == "w":
+        codec.bit_rate = 32000
+        codec.options = {"application": "voip"}
+        codec.time_base = TIME_BASE
+    return codec
+
+
+def encoded_loop(marker_hz: float, tone_hz: float = 440.0) -> list[bytes]:
+    """0.5 s of a quiet tone whose first 20 ms frame carries a loud burst at ``marker_hz``, as Opus packets."""
+    t = np.arange(FRAME * PERIOD_FRAMES) / RATE
+    pcm = np.sin(2 * math.pi * tone_hz * t) * 0.05
+    pcm[:FRAME] += np.sin(2 * math.pi * marker_hz * t[:FRAME]) * 0.6
+    samples = (pcm * 32767).astype(np.int16)
+    codec = _codec("w")
+    packets: list[bytes] = []
+    # Two rounds, keeping the second: the encoder has settled, and the loop joins without a seam.
+    for round_ in range(2):
+        for i in range(PERIOD_FRAMES):
+            frame = av.AudioFrame.from_ndarray(samples[i * FRAME : (i + 1) * FRAME].reshape(1, -1), "s16", "mono")
+            frame.sample_rate, frame.pts = RATE, (round_ * PERIOD_FRAMES + i) * FRAME
+            out = codec.encode(frame)
+            if round_ == 1:
+                packets.append(bytes(out[0]))
+    return packets
+
+
+class MarkerTrack(MediaStreamTrack):
+    """Sends the loop at 20 ms pace; remembers when each marker frame left."""
+
+    kind = "audio"
+
+    def __init__(self, marker_hz: float) -> None:
+        super().__init__()
+        self.packets = encoded_loop(marker_hz)
+        self.sent: list[float] = []
+        self.frames = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        else:
+            delay = self._start + self.frames * FRAME / RATE - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+        index = self.frames % PERIOD_FRAMES
+        packet = av.Packet(self.packets[index])
+        packet.pts, packet.time_base = self.frames * FRAME, TIME_BASE
+        self.frames += 1
+        if index == 0:
+            self.sent.append(time.monotonic())
+        return packet
+
+
+class MarkerTap:
+    """Stands in a receiver's jitter-buffer slot: sees each packet on arrival, decodes it, spots markers."""
+
+    capacity = 16
+
+    def __init__(self, receiver: RTCRtpReceiver, marker_hz: float) -> None:
+        self.received: list[float] = []  # arrival times of marker onsets
+        self.frames = 0
+        self.last_at: float | None = None
+        self.on_time = 0
+        self._decoder = _codec("r")
+        self._probe = np.exp(-2j * math.pi * marker_hz * np.arange(FRAME) / RATE)
+        self._in_marker = False
+        self._origin: tuple[float, int] | None = None  # (arrival, RTP timestamp) of the earliest-running frame
+        receiver._RTCRtpReceiver__jitter_buffer = self  # type: ignore[attr-defined]
+
+    def add(self, packet: object) -> tuple[bool, None]:
+        now = time.monotonic()
+        self.frames += 1
+        self.last_at = now
+        timestamp = packet.timestamp  # type: ignore[attr-defined]
+        self._check_schedule(now, timestamp)
+        try:
+            frames = self._decoder.decode(av.Packet(packet._data))  # type: ignore[attr-defined]
+        except av.FFmpegError:
+            return False, None
+        if frames:
+            pcm = frames[0].to_ndarray().reshape(-1)[:FRAME].astype(np.float64) / 32768
+            if len(pcm) == FRAME:
+                marker = abs(np.dot(pcm, self._probe)) / FRAME  # amplitude/2 of the marker tone
+                loud = marker > 0.06
+                if loud and not self._in_marker:
+                    self.received.append(now)
+                self._in_marker = loud
+        return False, None
+
+    def report(self) -> dict[str, object]:
+        return {"received": self.received, "frames": self.frames, "on_time": self.on_time}
+
+    def _check_schedule(self, now: float, timestamp: int) -> None:
+        """On time: no later than ON_TIME behind the earliest-arriving schedule seen so far."""
+        if self._origin is None:
+            self._origin = (now, timestamp)
+        expected = self._origin[0] + ((timestamp - self._origin[1]) & 0xFFFFFFFF) / RATE
+        if expected > now:  # this frame came faster than any before: a new, earlier schedule
+            self._origin = (now, timestamp)
+            expected = now
+        if now - expected <= ON_TIME:
+            self.on_time += 1
+
+
+def latencies(sent: list[float], received: list[float], window: tuple[float, float]) -> list[float]:
+    """Pair each marker sent inside ``window`` with the first detection after it (within 0.4 s), in seconds."""
+    out = []
+    j = 0
+    for s in sent:
+        if not window[0] <= s <= window[1]:
+            continue
+        while j < len(received) and received[j] < s:
+            j += 1
+        if j < len(received) and received[j] - s < 0.4:
+            out.append(received[j] - s)
+    return out
