@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_PACKAGES := chromium coturn
 
-.PHONY: demo test test-postgres lint venv clean
+.PHONY: demo test test-postgres bench lint venv clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "callbridge needs Python 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,bench]"
 	touch $@
 
 venv: $(BIN)/.installed
@@ -29,6 +29,10 @@ test: venv lint
 test-postgres: venv
 	scripts/install-test-deps.sh postgresql
 	CALLBRIDGE_TEST_DATABASE_URL=$$(scripts/test-postgres.sh) $(BIN)/pytest -m store
+
+# callbridge against a naive aiortc bridge; writes bench/results/latest.{json,md} (< 10 min on 2 cores).
+bench: venv
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -28,15 +28,14 @@ async def run(plan: dict) -> list[dict]:
         joins = []
         for peer, call in zip(peers, plan["calls"], strict=True):
             if plan["target"] == "callbridge":
-                url, body = f"{plan['url']}/call/webrtc/offer", {"callID": call, "type": "offer"}
-                joins.append(peer.connect(http, url, body, headers={"token": plan["token"]}))
+                base, token = plan.get("routes", {}).get(call, (plan["url"], plan["token"]))
+                url, body = f"{base}/call/webrtc/offer", {"callID": call, "type": "offer"}
+                joins.append(peer.connect(http, url, body, headers={"token": token}))
             else:
                 url = f"{plan['url']}/bridge/{call}/{plan['side']}"
                 joins.append(peer.connect(http, url, {"type": "offer"}))
         await asyncio.gather(*joins)
-        deadline = time.monotonic() + 20
-        while any(p.pc.connectionState != "connected" for p in peers) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(asyncio.gather(*(p.connected.wait() for p in peers)), timeout=30)
         print("READY", time.monotonic(), flush=True)
         await asyncio.sleep(plan["hold"])
     reports = [peer.report() for peer in peers]

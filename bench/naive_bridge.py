@@ -21,7 +21,7 @@ import aioice.ice
 import uvicorn
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
-from aiortc.mediastreams import AudioStreamTrack
+from av.frame import Frame
 from fastapi import FastAPI, Request
 
 
@@ -39,17 +39,20 @@ lag: deque[float] = deque(maxlen=1200)
 
 
 class OtherSide(MediaStreamTrack):
-    """Sends what the other side says, once it has joined; silence until then."""
+    """Sends what the other side says (or a file, when one plays), once the other side has joined."""
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, bridge: dict, other: str) -> None:
         super().__init__()
+        self.bridge, self.other = bridge, other
         self.source: MediaStreamTrack | None = None
-        self.silence = AudioStreamTrack()
 
-    async def recv(self):
-        return await (self.source or self.silence).recv()
+    async def recv(self) -> Frame:
+        if self.source is None:
+            await self.bridge["joined"][self.other].wait()
+            self.source = relay.subscribe(self.bridge["in"][self.other])
+        return await self.source.recv()
 
 
 @app.post("/bridge/{call}/record")
@@ -74,20 +77,18 @@ async def play(call: str, request: Request) -> dict:
 @app.post("/bridge/{call}/{side}")
 async def offer(call: str, side: str, request: Request) -> dict:
     body = await request.json()
-    bridge = bridges.setdefault(call, {"pcs": {}, "out": {}, "in": {}})
+    bridge = bridges.setdefault(
+        call, {"pcs": {}, "out": {}, "in": {}, "joined": {"a": asyncio.Event(), "b": asyncio.Event()}}
+    )
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    out = OtherSide()
+    out = OtherSide(bridge, "b" if side == "a" else "a")
     bridge["pcs"][side], bridge["out"][side] = pc, out
-    other = "b" if side == "a" else "a"
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
         bridge["in"][side] = track
-        if other in bridge["out"]:
-            bridge["out"][other].source = relay.subscribe(track)
+        bridge["joined"][side].set()
 
-    if other in bridge["in"]:
-        out.source = relay.subscribe(bridge["in"][other])
     pc.addTrack(out)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="offer"))
     await pc.setLocalDescription(await pc.createAnswer())

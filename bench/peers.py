@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aioice.ice
 import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -21,6 +23,12 @@ class BenchPeer:
         transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         self.tap = MarkerTap(transceiver.receiver, listen_hz)
         self.loss = loss
+        self.connected = asyncio.Event()
+        self.pc.on("connectionstatechange", self._state)
+
+    def _state(self) -> None:
+        if self.pc.connectionState == "connected":
+            self.connected.set()
 
     async def connect(self, http: httpx.AsyncClient, url: str, body: dict, headers: dict | None = None) -> None:
         """Offer (complete, non-trickle), POST it with ``body`` around it, apply the answer."""

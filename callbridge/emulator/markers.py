@@ -92,9 +92,9 @@ class MarkerTap:
 
     def __init__(self, receiver: RTCRtpReceiver, marker_hz: float) -> None:
         self.received: list[float] = []  # arrival times of marker onsets
-        self.frames = 0
+        self.arrivals: list[float] = []  # of every frame
+        self.late: list[float] = []  # arrival times of frames more than ON_TIME behind schedule
         self.last_at: float | None = None
-        self.on_time = 0
         self._decoder = _codec("r")
         self._probe = np.exp(-2j * math.pi * marker_hz * np.arange(FRAME) / RATE)
         self._in_marker = False
@@ -103,7 +103,7 @@ class MarkerTap:
 
     def add(self, packet: object) -> tuple[bool, None]:
         now = time.monotonic()
-        self.frames += 1
+        self.arrivals.append(now)
         self.last_at = now
         timestamp = packet.timestamp  # type: ignore[attr-defined]
         self._check_schedule(now, timestamp)
@@ -122,7 +122,7 @@ class MarkerTap:
         return False, None
 
     def report(self) -> dict[str, object]:
-        return {"received": self.received, "frames": self.frames, "on_time": self.on_time}
+        return {"received": self.received, "arrivals": self.arrivals, "late": self.late}
 
     def _check_schedule(self, now: float, timestamp: int) -> None:
         """On time: no later than ON_TIME behind the earliest-arriving schedule seen so far."""
@@ -132,8 +132,12 @@ class MarkerTap:
         if expected > now:  # this frame came faster than any before: a new, earlier schedule
             self._origin = (now, timestamp)
             expected = now
-        if now - expected <= ON_TIME:
-            self.on_time += 1
+        if now - expected > ON_TIME:
+            self.late.append(now)
+
+
+def count_between(times: list[float], window: tuple[float, float]) -> int:
+    return sum(1 for t in times if window[0] <= t <= window[1])
 
 
 def latencies(sent: list[float], received: list[float], window: tuple[float, float]) -> list[float]:
