@@ -408,7 +408,9 @@ class Bench:
         result.pop("window")
         result["calls"] = n
         sut_cpu = sum(v for k, v in result["cpu_ms_per_s"].items() if k.startswith(("gateway", "baseline")))
+        result["sut_cpu_ms_per_s"] = round(sut_cpu, 1)
         result["cpu_ms_per_call_s"] = round(sut_cpu / n, 1)
+        result["machine_cpu_ms_per_s"] = round(sum(result["cpu_ms_per_s"].values()), 1)
         result["passed"] = bool(
             result["on_time"] is not None
             and result["on_time"] >= ON_TIME_TARGET
@@ -435,6 +437,21 @@ def capacity(step: Any, schedule: list[int], log: list[dict]) -> int:
             break
         knee = n
     return knee
+
+
+def cpu_per_call(steps: list[dict]) -> tuple[float, float]:
+    """What one more call costs (the slope of process CPU against calls, least squares over the steps that
+    kept up), and what the process costs with none (the intercept). A single step gives its average."""
+    points = [(s["calls"], s["sut_cpu_ms_per_s"]) for s in steps if s["passed"]] or [
+        (s["calls"], s["sut_cpu_ms_per_s"]) for s in steps[:1]
+    ]
+    if len({n for n, _ in points}) < 2:
+        n, cpu = points[0]
+        return round(cpu / n, 1), 0.0
+    mean_n = sum(n for n, _ in points) / len(points)
+    mean_c = sum(c for _, c in points) / len(points)
+    slope = sum((n - mean_n) * (c - mean_c) for n, c in points) / sum((n - mean_n) ** 2 for n, _ in points)
+    return round(slope, 1), round(mean_c - slope * mean_n, 1)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -484,6 +501,15 @@ def run(smoke: bool) -> dict[str, Any]:
 
             time.sleep(3)
             rss_after = {"callbridge": bench.gateways[0].server.rss_mb(), "baseline": bench.baseline.rss_mb()}
+            # Memory that stays after calls is a leak only if it keeps growing: repeat the same calls and compare.
+            cycles = {"callbridge": [], "baseline": []}
+            for _ in range(1 if smoke else 3):
+                bench.callbridge_step(2 if smoke else 8, settle=settle, window=2.0)
+                bench.baseline_step(2, settle=settle, window=2.0)
+                time.sleep(2)
+                cycles["callbridge"].append(round(bench.gateways[0].server.rss_mb(), 1))
+                cycles["baseline"].append(round(bench.baseline.rss_mb(), 1))
+            cb["rss_mb_after_each_repeat"], bl["rss_mb_after_each_repeat"] = cycles["callbridge"], cycles["baseline"]
             for name, figures in (("callbridge", cb), ("baseline", bl)):
                 steps = figures["steps"]
                 largest = max(steps, key=lambda s: s["calls"])
@@ -542,6 +568,7 @@ def run(smoke: bool) -> dict[str, Any]:
         finally:
             bench.stop()
     results["summary"] = summary(results)
+    results["notes"] = notes(results)
     return results
 
 
@@ -726,6 +753,41 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def notes(results: dict[str, Any]) -> list[str]:
+    """What the numbers mean where a target was missed: by how much, and what held the figure back."""
+    out = []
+    cores_ms = results["machine"]["cores"] * 1000
+    for row in results["summary"]:
+        if row["met"] is False and isinstance(row["callbridge"], int | float) and row["target"]:
+            off = (row["callbridge"] - row["target"]) / row["target"] * 100
+            out.append(f"{row['measure']}: {row['callbridge']} against a target of {row['target']} ({off:+.0f}%).")
+
+    def why(steps: list[dict], label: str) -> None:
+        failed = next((s for s in steps if not s["passed"]), None)
+        if failed is None:
+            return
+        cpu = failed["cpu_ms_per_s"]
+        gateways = sum(v for k, v in cpu.items() if k.startswith("gateway"))
+        generators = sum(v for k, v in cpu.items() if not k.startswith("gateway"))
+        out.append(
+            f"{label}: at {failed['calls']} calls, frames on time {failed['on_time']}, event-loop lag p99 "
+            f"{failed['lag']['p99']} ms. The machine was using {failed['machine_cpu_ms_per_s']:.0f} of its "
+            f"{cores_ms} ms of CPU per second: gateway {gateways:.0f}, load generators (the emulator's users and "
+            f"the browsers, which this benchmark runs on the same {results['machine']['cores']} cores) "
+            f"{generators:.0f}."
+        )
+
+    cb = results["callbridge"]
+    why(cb["steps"], "One process")
+    if "two_processes" in cb:
+        why(cb["two_processes"]["steps"], "Two processes")
+    profile = results.get("profile")
+    if profile:
+        top = ", ".join(f"{name} {share}%" for name, share in profile["top_functions_pct"][:5])
+        out.append(f"Profile of the gateway's busy time at 12 calls (py-spy): {top}.")
+    return out
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
@@ -745,6 +807,8 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("profile"):
         areas = ", ".join(f"{k} {v}%" for k, v in list(results["profile"]["by_area_pct"].items())[:6])
         lines += ["", f"Where the gateway's busy time goes at 12 calls (py-spy): {areas}."]
+    if results.get("notes"):
+        lines += ["", *[f"- {note}" for note in results["notes"]]]
     return "\n".join(lines) + "\n"
 
 
