@@ -503,7 +503,7 @@ def run(smoke: bool) -> dict[str, Any]:
             rss_after = {"callbridge": bench.gateways[0].server.rss_mb(), "baseline": bench.baseline.rss_mb()}
             # Memory that stays after calls is a leak only if it keeps growing: repeat the same calls and compare.
             cycles = {"callbridge": [], "baseline": []}
-            for _ in range(1 if smoke else 3):
+            for _ in range(2 if smoke else 3):
                 bench.callbridge_step(2 if smoke else 8, settle=settle, window=2.0)
                 bench.baseline_step(2, settle=settle, window=2.0)
                 time.sleep(2)
