@@ -35,7 +35,7 @@ class Dispatcher:
         retry_base: float,
         retry_cap: float,
         give_up_after: float,
-        poll_interval: float = 0.5,
+        poll_interval: float = 2.0,
         concurrency: int = 16,
     ) -> None:
         self.db = db
@@ -74,7 +74,16 @@ class Dispatcher:
                 continue  # the next event of each call may be due right away
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=await self._until_next_due())
+
+    async def _until_next_due(self) -> float:
+        """Sleep until the earliest retry is due; look again every ``poll_interval`` for events that another
+        process stored (a local event wakes the dispatcher at once)."""
+        async with self.db.session() as s:
+            due = await s.scalar(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending"))
+        if due is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(0.02, (due - utcnow()).total_seconds()))
 
     async def deliver_due(self, batch: int = 100) -> int:
         """Try the head event of every (session, call) queue that is due; returns how many were delivered."""
