@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from callbridge.emulator.world import Number, User, World
+from callbridge.emulator.world import EmuCall, Number, User, World
 
 router = APIRouter(prefix="/emulator", tags=["emulator control"])
 _SAY = re.compile(r"^(tone:\d+(\.\d+)?|echo|silence|markers|file:[\w.-]+)$")
@@ -61,6 +61,13 @@ def _world(request: Request) -> World:
     return request.app.state.world
 
 
+def _call(request: Request, call_id: str) -> EmuCall:
+    call = _world(request).calls.get(call_id)
+    if call is None:
+        raise HTTPException(404, f"no call {call_id}")
+    return call
+
+
 @router.post("/numbers")
 async def add_number(request: Request, body: NumberIn) -> JSONResponse:
     _world(request).add_number(Number(**body.model_dump()))
@@ -97,44 +104,34 @@ async def list_calls(request: Request) -> JSONResponse:
 async def get_call(
     request: Request, call_id: str, last: float | None = Query(None, gt=0, description="analyse only the last N s")
 ) -> JSONResponse:
-    call = _world(request).calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    call = _call(request, call_id)
     return JSONResponse(call.view(last))
 
 
 @router.get("/calls/{call_id}/heard.wav")
 async def heard_wav(request: Request, call_id: str) -> Response:
-    call = _world(request).calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    call = _call(request, call_id)
     return Response(call.peer.ear.wav(), media_type="audio/wav")
 
 
 @router.get("/calls/{call_id}/markers")
 async def markers(request: Request, call_id: str) -> JSONResponse:
     """For benchmarks: when this user's markers left, and when the business's markers arrived (monotonic clock)."""
-    call = _world(request).calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    call = _call(request, call_id)
     return JSONResponse(call.peer.markers())
 
 
 @router.get("/calls/{call_id}/sdp")
 async def business_sdp(request: Request, call_id: str) -> JSONResponse:
     """Every SDP the business sent for this call, with the Graph action that carried it."""
-    call = _world(request).calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    call = _call(request, call_id)
     return JSONResponse({"sdps": call.business_sdps})
 
 
 @router.post("/calls/{call_id}/hangup")
 async def hangup(request: Request, call_id: str) -> JSONResponse:
     world = _world(request)
-    call = world.calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    call = _call(request, call_id)
     await world.hangup(call)
     return JSONResponse({"state": call.state})
 
@@ -143,9 +140,7 @@ async def hangup(request: Request, call_id: str) -> JSONResponse:
 async def vanish(request: Request, call_id: str) -> JSONResponse:
     """The user's network disappears mid-call: no terminate webhook, media just stops."""
     world = _world(request)
-    call = world.calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    call = _call(request, call_id)
     await world.vanish(call)
     return JSONResponse({"state": call.state})
 
