@@ -61,7 +61,8 @@ class CallService:
         self.connector_for = connector_for
         self.ring_timeout = ring_timeout
         self.live: dict[str, Call] = {}
-        # Webhooks about a call we placed can beat the Graph API's answer that tells us its id.
+        # Webhooks can overtake what makes the call known: the Graph API's answer with its id (calls we place),
+        # or the connect webhook (calls we receive).
         self._early: dict[str, list[tuple[float, ConnectorEvent]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Live event streams (a page's EventSource), by call id or "session:<id>"; at most once, in process.
@@ -257,6 +258,8 @@ class CallService:
             await self._store(call, [offer, self._state_event(call, "ringing")])
             self._start_ring_timer(call)
         log.info("incoming call from %s", call.phone, extra={"call": call.id})
+        for _, early in self._early.pop(call.id, []):  # e.g. the caller's hang-up, delivered before the offer
+            await self.handle(session, early)
 
     async def _answered(self, call: Call, sdp: str) -> None:
         if call.direction is not Direction.OUTGOING or call.leg is None or call.answer_applied:
