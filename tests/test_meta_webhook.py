@@ -137,3 +137,24 @@ def test_reversed_and_repeated_webhooks_give_one_clean_incoming_call(scrambled: 
     scene.wait_event(call_id, "CallTerminate")
     kinds = [e["type"] for e in scene.events(call_id)]
     assert kinds.count("CallOffer") == 1 and kinds.count("CallTerminate") == 1
+
+
+def test_a_hang_up_that_overtakes_the_offer_still_ends_the_call(scene: Scene) -> None:
+    call_id = "wacid.overtaken"
+    terminate = terminate_payload(scene, call_id)
+    terminate["entry"][0]["changes"][0]["value"]["calls"][0].update(
+        direction="USER_INITIATED", **{"from": "15550007777"}
+    )
+    connect = terminate_payload(scene, call_id)
+    connect["entry"][0]["changes"][0]["value"]["calls"][0].update(
+        event="connect",
+        direction="USER_INITIATED",
+        session={"sdp_type": "offer", "sdp": "v=0\r\n"},
+        **{"from": "15550007777"},
+    )
+    for payload in (terminate, connect):  # delivered in the wrong order
+        body, headers = signed(scene.app_secret, payload)
+        assert scene.gateway.client.post("/whatsapp/webhook", content=body, headers=headers).status_code == 200
+    ended = scene.wait_event(call_id, "CallTerminate")
+    assert ended["Reason"] == "15550007777 hung up before the call was accepted"
+    assert scene.call_status(call_id)["State"] == "ended"
