@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -110,17 +109,6 @@ class Gateway:
         await self.dispatcher.stop()
         await self.http.aclose()
         await self.db.close()
-
-    async def publish(
-        self, session: SessionRow, event_type: str, event: dict[str, Any], call_id: str | None = None
-    ) -> None:
-        """Store an event for the session's webhook and wake the dispatcher."""
-        async with self.db.session() as s:
-            row = await self.outbox.stage(s, session, event_type, event, call_id)
-            if row is None:
-                return
-            await s.commit()
-        self.outbox.notify()
 
     async def before_session_delete(self, session: SessionRow) -> None:
         await self.calls.end_session_calls(session)

@@ -268,7 +268,7 @@ class CallService:
             await call.leg.apply_answer(sdp)
         except Exception as exc:
             log.warning("WhatsApp's SDP answer could not be applied: %s", exc, extra={"call": call.id})
-            await self._tell_whatsapp_to_terminate(call)
+            await self._tell_whatsapp(call, "terminate")
             await self._end(call, f"WhatsApp's SDP answer was unusable: {exc}")
             return
         call.answer_applied = True
@@ -377,7 +377,7 @@ class CallService:
                 await self._tell_whatsapp(call, "reject")
             else:
                 reason = f"not answered within {seconds} (ring timeout)"
-                await self._tell_whatsapp_to_terminate(call)
+                await self._tell_whatsapp(call, "terminate")
             await self._end(call, reason)
 
     async def _media_failed(self, call: Call, reason: str) -> None:
@@ -386,11 +386,8 @@ class CallService:
             await asyncio.sleep(MEDIA_LOST_GRACE)
         async with call.lock:
             if call.live:
-                await self._tell_whatsapp_to_terminate(call)
+                await self._tell_whatsapp(call, "terminate")
                 await self._end(call, reason)
-
-    async def _tell_whatsapp_to_terminate(self, call: Call) -> None:
-        await self._tell_whatsapp(call, "terminate")
 
     async def _tell_whatsapp(self, call: Call, action: str) -> None:
         session = await self._session_row(call.session_id)
@@ -412,7 +409,7 @@ class CallService:
             call = Call.from_row(row)
             await self._end(call, "the gateway restarted during the call")
             # Tell WhatsApp too (it would drop the call for lack of audio anyway, but billing stops now).
-            self._spawn(self._tell_whatsapp_to_terminate(call))
+            self._spawn(self._tell_whatsapp(call, "terminate"))
 
     async def shutdown(self) -> None:
         calls = list(self.live.values())
@@ -420,7 +417,7 @@ class CallService:
         async def stop(call: Call) -> None:
             async with call.lock:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._tell_whatsapp_to_terminate(call), timeout=3)
+                    await asyncio.wait_for(self._tell_whatsapp(call, "terminate"), timeout=3)
                 await self._end(call, "the gateway stopped")
 
         await asyncio.gather(*(stop(call) for call in calls), return_exceptions=True)
