@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 
 from callbridge.emulator import control, graph_api
 from callbridge.emulator.graph_api import graph_error_response
+from callbridge.emulator.model import EmulatorError
 from callbridge.emulator.webhooks import WebhookSender
-from callbridge.emulator.world import EmulatorError, World
+from callbridge.emulator.world import World
 
 
 @dataclass

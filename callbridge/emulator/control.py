@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from callbridge.emulator.world import EmuCall, Number, User, World
+from callbridge.emulator.model import EmuCall, Number, User
+from callbridge.emulator.world import World
 
 router = APIRouter(prefix="/emulator", tags=["emulator control"])
 _SAY = re.compile(r"^(tone:\d+(\.\d+)?|echo|silence|markers|file:[\w.-]+)$")

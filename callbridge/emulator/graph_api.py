@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from callbridge.emulator.model import EmulatorError, Number
 from callbridge.emulator.sdp_rules import SdpRejected, check_business_sdp
-from callbridge.emulator.world import EmulatorError, Number, World
+from callbridge.emulator.world import World
 
 router = APIRouter(include_in_schema=True, tags=["graph api"])
 ACTIONS = ("connect", "pre_accept", "accept", "reject", "terminate")

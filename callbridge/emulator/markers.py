@@ -12,6 +12,7 @@ import asyncio
 import fractions
 import math
 import time
+from typing import Literal
 
 import av
 import numpy as np
@@ -25,7 +26,7 @@ TIME_BASE = fractions.Fraction(1, RATE)
 ON_TIME = 0.06  # a frame later than this behind its schedule would miss a real jitter buffer
 
 
-def _codec(mode: str) -> av.CodecContext:
+def _codec(mode: Literal["r", "w"]) -> av.AudioCodecContext:
     codec = av.CodecContext.create("libopus", mode)
     codec.sample_rate, codec.format, codec.layout = RATE, "s16", "mono"
     if mode == "w":

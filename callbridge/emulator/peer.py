@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import is_rtcp
+from av import AudioFrame
 
 from callbridge.emulator.audio import Ear, Mouth
 from callbridge.emulator.markers import MarkerTap, MarkerTrack
@@ -34,10 +36,10 @@ USER_MARKER_HZ = 2000.0  # what a user in "markers" mode marks its audio with
 def drop_outgoing_rtp(pc: RTCPeerConnection, share: Callable[[], float]) -> None:
     """Lose a share of the RTP ``pc`` sends (RTCP still goes), as a bad network on the way out would."""
     for transceiver in pc.getTransceivers():
-        dtls = transceiver.sender.transport
+        dtls: Any = transceiver.sender.transport  # Any: its RTP send method is patched below
         send = dtls._send_rtp
 
-        async def lossy(data: bytes, send=send) -> None:  # type: ignore[no-untyped-def]
+        async def lossy(data: bytes, send: Callable[[bytes], Awaitable[None]] = send) -> None:
             if share() and not is_rtcp(data) and random.random() < share():
                 return
             await send(data)
@@ -113,5 +115,5 @@ class UserPeer:
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
             while True:
-                frame = await track.recv()
+                frame = cast(AudioFrame, await track.recv())  # an audio track yields audio frames
                 self.mouth.hear_for_echo(self.ear.hear(frame))

@@ -1,4 +1,4 @@
-"""Webhooks to the business, as Meta sends them: its envelope, signed with the app secret."""
+"""Webhooks to the business, as Meta sends them: in its envelope, signed with the app secret, retried."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-if TYPE_CHECKING:
-    from callbridge.emulator.world import Number
+from callbridge.emulator.background import spawn
+from callbridge.emulator.model import Number
+from callbridge.emulator.webhook_payloads import envelope
 
 log = logging.getLogger(__name__)
 
@@ -31,31 +32,8 @@ class WebhookSender:
         self._queues: dict[str, asyncio.Queue[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def envelope(self, number: Number, field: str, value: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": number.waba_id,
-                    "changes": [
-                        {
-                            "field": field,
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": number.display_phone_number,
-                                    "phone_number_id": number.phone_number_id,
-                                },
-                                **value,
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-
     def send(self, number: Number, field: str, value: dict[str, Any], group: str | None = None) -> None:
-        payload = self.envelope(number, field, value)
+        payload = envelope(number, field, value)
         self.sent.append(payload)
         body = json.dumps(payload).encode()
         if number.scramble_webhooks and group is not None:
@@ -67,17 +45,12 @@ class WebhookSender:
         queue = self._queues.get(number.phone_number_id)
         if queue is None:
             queue = self._queues[number.phone_number_id] = asyncio.Queue()
-            self._spawn(self._deliver(number, queue))
+            spawn(self._deliver(number, queue), self._tasks)
         return queue
 
     async def _deliver(self, number: Number, queue: asyncio.Queue[bytes]) -> None:
         while True:
             await self._post(number, await queue.get())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -95,7 +68,7 @@ class WebhookSender:
                 self._queue(number).put_nowait(held)
                 self._queue(number).put_nowait(held)
 
-        self._spawn(flush())
+        spawn(flush(), self._tasks)
 
     async def _post(self, number: Number, body: bytes) -> None:
         signature = "sha256=" + hmac.new(number.app_secret.encode(), body, hashlib.sha256).hexdigest()

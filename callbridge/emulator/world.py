@@ -1,4 +1,4 @@
-"""The emulator's state: business numbers, virtual users, permissions and calls, and how calls unfold."""
+"""How the emulated world behaves: calls unfold, permissions are given, and Meta's timers end calls."""
 
 from __future__ import annotations
 
@@ -7,96 +7,18 @@ import contextlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from callbridge.emulator.audio import decode_file, tone
+from callbridge.emulator import webhook_payloads as payloads
+from callbridge.emulator.background import spawn
+from callbridge.emulator.model import EmuCall, EmulatorError, Number, Permission, User
 from callbridge.emulator.peer import UserPeer
+from callbridge.emulator.voice import speak
 from callbridge.emulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
-
-PERMISSION_DAYS = 7
-
-
-class EmulatorError(Exception):
-    """Answered the way the Graph API answers errors."""
-
-    def __init__(self, status: int, code: int, message: str, details: str | None = None, subcode: int | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.details, self.subcode = status, code, message, details, subcode
-
-
-@dataclass
-class Number:
-    phone_number_id: str
-    display_phone_number: str
-    access_token: str
-    app_secret: str
-    verify_token: str
-    webhook_url: str
-    waba_id: str = "100000000000001"
-    scramble_webhooks: bool = False  # deliver each call's webhooks reversed and twice
-
-
-@dataclass
-class User:
-    wa_id: str
-    name: str = "Virtual User"
-    answer_after_ms: int = 500
-    say: str = "tone:440"
-    hangup_after_ms: int | None = None
-    reject: bool = False
-    no_answer: bool = False
-    grant_permission: bool = True
-    loss: float = 0.0
-
-
-@dataclass
-class Permission:
-    status: str = "no_permission"  # temporary | permanent | no_permission
-    expires_at: int | None = None
-
-    def granted(self) -> bool:
-        if self.status == "permanent":
-            return True
-        return self.status == "temporary" and (self.expires_at or 0) > time.time()
-
-
-@dataclass(eq=False)
-class EmuCall:
-    id: str
-    number: Number
-    user: User
-    direction: str  # USER_INITIATED | BUSINESS_INITIATED
-    peer: UserPeer
-    state: str = "ringing"  # ringing | pre_accepted | active | ended
-    created_at: float = field(default_factory=time.time)
-    accepted_at: float | None = None
-    ended_at: float | None = None
-    end_reason: str | None = None
-    media_started_at: float | None = None
-    business_sdps: list[dict[str, str]] = field(default_factory=list)
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def view(self, last_seconds: float | None = None) -> dict[str, Any]:
-        user_side, business_side = self.user.wa_id, self.number.display_phone_number
-        return {
-            "call_id": self.id,
-            "state": self.state,
-            "direction": self.direction,
-            "from": user_side if self.direction == "USER_INITIATED" else business_side,
-            "to": business_side if self.direction == "USER_INITIATED" else user_side,
-            "phone_number_id": self.number.phone_number_id,
-            "wa_id": self.user.wa_id,
-            "created_at": self.created_at,
-            "accepted_at": self.accepted_at,
-            "ended_at": self.ended_at,
-            "end_reason": self.end_reason,
-            "media": self.peer.pc.connectionState,
-            "heard": self.peer.ear.report(last_seconds),
-        }
 
 
 class World:
@@ -135,8 +57,7 @@ class World:
             self._set_permission(number, user, self._default_permission.get(user.wa_id, "no_permission"))
 
     def _set_permission(self, number: Number, user: User, status: str) -> None:
-        expires = int(time.time()) + PERMISSION_DAYS * 86400 if status == "temporary" else None
-        self.permissions[(number.phone_number_id, user.wa_id)] = Permission(status, expires)
+        self.permissions[(number.phone_number_id, user.wa_id)] = Permission.given_now(status)
 
     def permission(self, number: Number, wa_id: str) -> Permission:
         return self.permissions.setdefault((number.phone_number_id, wa_id), Permission())
@@ -168,14 +89,7 @@ class World:
         call.peer.loss = user.loss
         self.calls[call.id] = call
         offer = await call.peer.offer()
-        await self._webhook(
-            call,
-            "calls",
-            {
-                "contacts": [{"profile": {"name": user.name}, "wa_id": user.wa_id}],
-                "calls": [{**self._call_header(call, "connect"), "session": {"sdp_type": "offer", "sdp": offer}}],
-            },
-        )
+        self._webhook(call, payloads.connect_value(call, "offer", offer))
         self._later(call, self.accept_timeout, self._not_accepted)
         # Calling a business grants it temporary permission to call back (callback_permission_status=ENABLED).
         self._set_permission(number, user, "temporary")
@@ -218,14 +132,8 @@ class World:
     async def _ring(self, call: EmuCall, offer_sdp: str) -> None:
         answer = await call.peer.answer(offer_sdp)
         self._start_media_watch(call)
-        await self._webhook(
-            call,
-            "calls",
-            {
-                "calls": [{**self._call_header(call, "connect"), "session": {"sdp_type": "answer", "sdp": answer}}],
-            },
-        )
-        await self._status(call, "RINGING")
+        self._webhook(call, payloads.connect_value(call, "answer", answer))
+        self._status(call, "RINGING")
         if call.user.no_answer:
             self._later(call, self.ring_timeout, self._not_answered)
             return
@@ -233,11 +141,11 @@ class World:
         if call.state != "ringing":
             return
         if call.user.reject:
-            await self._status(call, "REJECTED")
+            self._status(call, "REJECTED")
             await self._end(call, "REJECTED", "rejected by the user")
             return
         self._activate(call)
-        await self._status(call, "ACCEPTED")
+        self._status(call, "ACCEPTED")
 
     # ---- both directions -------------------------------------------------------------------------------------
 
@@ -254,44 +162,20 @@ class World:
     def _activate(self, call: EmuCall) -> None:
         call.state = "active"
         call.accepted_at = time.time()
-        self._say(call)
+        speak(call.peer.mouth, call.user.say, self.files_dir)
         if call.user.hangup_after_ms is not None:
             self._later(call, call.user.hangup_after_ms / 1000, self.hangup)
-
-    def _say(self, call: EmuCall) -> None:
-        say = call.user.say
-        mouth = call.peer.mouth
-        if say.startswith("tone:"):
-            mouth.say_samples(tone(float(say[5:]), 1.0))  # one second, looped: an exact number of cycles
-        elif say.startswith("file:"):
-            mouth.say_samples(decode_file(self.files_dir / say[5:]))
-        elif say == "echo":
-            mouth.say_echo()
-        elif say == "markers":
-            pass  # the marker track speaks from the start
-        else:
-            mouth.say_silence()
 
     async def _end(self, call: EmuCall, status: str, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
         if call.state == "ended":
             return
-        answered = call.accepted_at is not None
         call.state = "ended"
         call.ended_at = time.time()
         call.end_reason = reason
         for task in list(call.tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        terminate: dict[str, Any] = {**self._call_header(call, "terminate"), "status": status}
-        if answered:
-            terminate.update(
-                start_time=str(int(call.accepted_at or 0)),
-                end_time=str(int(call.ended_at)),
-                duration=round(call.ended_at - (call.accepted_at or call.ended_at)),
-            )
-        if errors:
-            terminate["errors"] = errors
-        await self._webhook(call, "calls", {"calls": [terminate]})
+        self._webhook(call, payloads.terminate_value(call, status, errors))
         await call.peer.close()
         log.info("call %s ended: %s", call.id, reason)
 
@@ -350,32 +234,11 @@ class World:
         message_id = "wamid." + secrets.token_hex(12)
         if user is None:
             return message_id  # delivered to nobody, as WhatsApp would not tell either
-        permission = self.permission(number, wa_id)
-        reply: dict[str, Any] = {"response": "reject", "response_source": "user_action"}
+        granted: Permission | None = None
         if user.grant_permission:
             self._set_permission(number, user, "temporary")
-            permission = self.permission(number, wa_id)
-            reply = {
-                "response": "accept",
-                "expiration_timestamp": permission.expires_at,
-                "response_source": "user_action",
-            }
-        self.webhooks.send(
-            number,
-            "messages",
-            {
-                "contacts": [{"profile": {"name": user.name}, "wa_id": wa_id}],
-                "messages": [
-                    {
-                        "from": wa_id,
-                        "id": "wamid." + secrets.token_hex(12),
-                        "timestamp": str(int(time.time())),
-                        "type": "interactive",
-                        "interactive": {"type": "call_permission_reply", "call_permission_reply": reply},
-                    }
-                ],
-            },
-        )
+            granted = self.permission(number, wa_id)
+        self.webhooks.send(number, "messages", payloads.permission_reply_value(user, granted))
         return message_id
 
     # ---- helpers ---------------------------------------------------------------------------------------------
@@ -389,45 +252,20 @@ class World:
                 details=f"Call {call.id} is {call.direction.lower()} and {call.state}; this action is not allowed",
             )
 
-    def _call_header(self, call: EmuCall, event: str) -> dict[str, Any]:
-        view = call.view()
-        return {
-            "id": call.id,
-            "from": view["from"],
-            "to": view["to"],
-            "event": event,
-            "timestamp": str(int(time.time())),
-            "direction": call.direction,
-        }
+    def _status(self, call: EmuCall, status: str) -> None:
+        self._webhook(call, payloads.status_value(call, status))
 
-    async def _status(self, call: EmuCall, status: str) -> None:
-        await self._webhook(
-            call,
-            "calls",
-            {
-                "statuses": [
-                    {
-                        "id": call.id,
-                        "timestamp": str(int(time.time())),
-                        "type": "call",
-                        "status": status,
-                        "recipient_id": call.user.wa_id,
-                    }
-                ]
-            },
-        )
+    def _webhook(self, call: EmuCall, value: dict[str, Any]) -> None:
+        self.webhooks.send(call.number, "calls", value, group=call.id)
 
-    async def _webhook(self, call: EmuCall, field_name: str, value: dict[str, Any]) -> None:
-        self.webhooks.send(call.number, field_name, value, group=call.id)
-
-    def _later(self, call: EmuCall, seconds: float, action: Any) -> None:
+    def _later(self, call: EmuCall, seconds: float, action: Callable[[EmuCall], Awaitable[None]]) -> None:
         async def run() -> None:
             await asyncio.sleep(seconds)
             await action(call)
 
         self._spawn(call, run())
 
-    def _spawn(self, call: EmuCall, coro: Any) -> None:
+    def _spawn(self, call: EmuCall, coro: Coroutine[Any, Any, None]) -> None:
         async def guarded() -> None:
             try:
                 await coro
@@ -438,9 +276,7 @@ class World:
                 with contextlib.suppress(Exception):
                     await self._end(call, "FAILED", "the emulator failed", [{"code": 1, "message": "internal"}])
 
-        task = asyncio.create_task(guarded())
-        call.tasks.add(task)
-        task.add_done_callback(call.tasks.discard)
+        spawn(guarded(), call.tasks)
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
