@@ -58,12 +58,14 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> str:
 
     cloud: dict[str, Any] | None = None
     if args.phone_number_id:
-        cloud = CloudCredentials(
-            PhoneNumberID=args.phone_number_id,
-            AccessToken=args.access_token or "",
-            AppSecret=args.app_secret or "",
-            VerifyToken=args.verify_token or "",
-            GraphURL=args.graph_url or "https://graph.facebook.com",
+        cloud = CloudCredentials.model_validate(
+            {
+                "PhoneNumberID": args.phone_number_id,
+                "AccessToken": args.access_token or "",
+                "AppSecret": args.app_secret or "",
+                "VerifyToken": args.verify_token or "",
+                "GraphURL": args.graph_url or "https://graph.facebook.com",
+            }
         ).model_dump()
     token = args.token or secrets.token_urlsafe(24)
     db = Database(settings.resolved_database_url())

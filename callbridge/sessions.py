@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def normalize_subscribe(names: list[str]) -> list[str]:
+def normalize_subscribe(names: Sequence[str]) -> list[str]:
     """Canonical, de-duplicated event classes; unknown names are refused, not dropped."""
     known = {name.lower(): name for name in EVENT_CLASSES}
     result: list[str] = []
@@ -138,7 +139,7 @@ class SessionService:
             raise InvalidRequest(f"WhatsApp rejected the session's Cloud credentials: {exc}") from exc
         return jid_for(str(profile.get("display_phone_number") or row.phone_number_id))
 
-    async def connect(self, row: SessionRow, subscribe: list[str], immediate: bool) -> SessionRow:
+    async def connect(self, row: SessionRow, subscribe: Sequence[str], immediate: bool) -> SessionRow:
         events = normalize_subscribe(subscribe)
         self.graph(row)  # refuses a session without credentials before anything changes
         if not immediate:

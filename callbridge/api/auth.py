@@ -4,43 +4,34 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
 from callbridge.api import call_tokens
+from callbridge.api.deps import AdminToken, CallTokenKey, Sessions
 from callbridge.errors import Unauthorized
 from callbridge.store.models import SessionRow
 
-if TYPE_CHECKING:
-    from callbridge.app import Gateway
-
-_token_header = APIKeyHeader(name="token", auto_error=False, description="session token")
-_token_query = APIKeyQuery(name="token", auto_error=False, description="session token (for EventSource/WebSocket)")
-_admin_header = APIKeyHeader(name="admintoken", auto_error=False, description="admin token")
-
-
-def gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
+token_header = APIKeyHeader(name="token", auto_error=False, description="session token")
+token_query = APIKeyQuery(name="token", auto_error=False, description="session token (for EventSource/WebSocket)")
+admin_header = APIKeyHeader(name="admintoken", auto_error=False, description="admin token")
+TokenHeader = Annotated[str | None, Depends(token_header)]
+TokenQuery = Annotated[str | None, Depends(token_query)]
 
 
-async def session_auth(
-    request: Request,
-    header: str | None = Depends(_token_header),
-    query: str | None = Depends(_token_query),
-) -> SessionRow:
+async def session_auth(sessions: Sessions, header: TokenHeader, query: TokenQuery) -> SessionRow:
     token = header or query
     if not token:
         raise Unauthorized("invalid token")
-    row = await gateway(request).sessions.by_token(token)
+    row = await sessions.by_token(token)
     if row is None:
         raise Unauthorized("invalid token")
     return row
 
 
-async def admin_auth(request: Request, header: str | None = Depends(_admin_header)) -> None:
-    expected = gateway(request).admin_token
+async def admin_auth(expected: AdminToken, header: Annotated[str | None, Depends(admin_header)]) -> None:
     if not header or not hmac.compare_digest(header.encode(), expected.encode()):
         raise Unauthorized("invalid admin token")
 
@@ -57,18 +48,17 @@ class CallAccess:
             raise Unauthorized("this call token is not valid for that call")
 
 
-async def call_access(
-    request: Request,
-    header: str | None = Depends(_token_header),
-    query: str | None = Depends(_token_query),
-) -> CallAccess:
+async def call_access(key: CallTokenKey, sessions: Sessions, header: TokenHeader, query: TokenQuery) -> CallAccess:
     """The session token, or a call token from POST /call/webrtc/token (header ``token`` or ``?token=``)."""
     token = header or query
     if token and call_tokens.is_call_token(token):
-        gw = gateway(request)
-        grant = call_tokens.verify(gw.call_token_key, token)
-        session = await gw.sessions.by_id(grant.session_id)
+        grant = call_tokens.verify(key, token)
+        session = await sessions.by_id(grant.session_id)
         if session is None:
             raise Unauthorized("invalid token")
         return CallAccess(session, grant.call_id)
-    return CallAccess(await session_auth(request, header, query))
+    return CallAccess(await session_auth(sessions, header, query))
+
+
+Session = Annotated[SessionRow, Depends(session_auth)]
+Access = Annotated[CallAccess, Depends(call_access)]

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from callbridge.media.call_media import CallMedia
+from callbridge.media.events import MediaStatus
 from callbridge.media.whatsapp_leg import WhatsAppLeg
 from callbridge.store.models import CallRow
 from callbridge.store.types import utcnow
@@ -23,6 +24,26 @@ class State(StrEnum):
 class Direction(StrEnum):
     INCOMING = "incoming"
     OUTGOING = "outgoing"
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    id: str
+    session_id: int
+    phone: str
+    direction: Direction
+    state: State
+    contact_name: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    duration: float | None
+    media: MediaStatus | None  # while the call is live and has media
+
+    @property
+    def live(self) -> bool:
+        return self.state is not State.ENDED
 
 
 @dataclass(eq=False)
@@ -52,27 +73,22 @@ class Call:
     def live(self) -> bool:
         return self.state is not State.ENDED
 
-    def view(self) -> dict[str, Any]:
-        """The Call object of the API and of events."""
-        data: dict[str, Any] = {
-            "CallID": self.id,
-            "Phone": self.phone,
-            "Direction": self.direction.value,
-            "State": self.state.value,
-            "StartedAt": self.started_at.isoformat(),
-            "Browser": "none",
-        }
-        if self.media is not None and self.live:
-            data.update(self.media.view())
-        if self.contact_name:
-            data["Name"] = self.contact_name
-        if self.answered_at:
-            data["AnsweredAt"] = self.answered_at.isoformat()
-        if self.ended_at:
-            data["EndedAt"] = self.ended_at.isoformat()
-            data["EndReason"] = self.end_reason
-            data["Duration"] = self.duration or 0.0
-        return data
+    def snapshot(self) -> CallSnapshot:
+        """The call as clients see it now; events carry one, so they show the call as it was when they happened."""
+        return CallSnapshot(
+            id=self.id,
+            session_id=self.session_id,
+            phone=self.phone,
+            direction=self.direction,
+            state=self.state,
+            contact_name=self.contact_name,
+            started_at=self.started_at,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at,
+            end_reason=self.end_reason,
+            duration=self.duration,
+            media=self.media.status() if self.media is not None and self.live else None,
+        )
 
     def row_values(self) -> dict[str, Any]:
         return {

@@ -1,65 +1,50 @@
 """What the call layer needs from a way into WhatsApp. A connector signals calls and hands back the
-WhatsApp leg (a peer connection) that media/ bridges; calls/ never sees how either is done."""
+WhatsApp leg (a peer connection) that media/ bridges; calls/ never sees how either is done.
+
+WhatsApp's deliveries repeat and overtake each other: a connector hands them on once each, in an order that
+makes sense (connectors/deliveries.py), so the call layer sees a plausible story.
+"""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from callbridge.connectors.deliveries import Deliveries
+from callbridge.connectors.events import CallUpdate, ConnectorEvent
 from callbridge.media.whatsapp_leg import WhatsAppLeg
 
-# Events a connector reports about calls. Deliveries may repeat and arrive out of order.
 
-
-@dataclass(frozen=True)
-class IncomingCall:
+@dataclass
+class PlacedCall:
     call_id: str
-    phone: str
-    offer_sdp: str
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class CallAnswered:
-    """The WhatsApp side's SDP answer to a call we placed."""
-
-    call_id: str
-    answer_sdp: str
-
-
-@dataclass(frozen=True)
-class CallProgress:
-    """RINGING, ACCEPTED or REJECTED for a call we placed."""
-
-    call_id: str
-    status: str
-
-
-@dataclass(frozen=True)
-class CallTerminated:
-    call_id: str
-    status: str  # COMPLETED, FAILED, REJECTED
-    duration: float | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class PermissionReply:
-    phone: str
-    response: str  # accept | reject
-    expires_at: int | None = None
-
-
-ConnectorEvent = IncomingCall | CallAnswered | CallProgress | CallTerminated | PermissionReply
+    leg: WhatsAppLeg
+    early: list[CallUpdate] = field(default_factory=list)  # news of the call that came before WhatsApp's answer
 
 
 class Connector(abc.ABC):
     """One business number's way into WhatsApp."""
 
+    def __init__(self) -> None:
+        self.deliveries = Deliveries()
+
     @abc.abstractmethod
-    async def place_call(self, phone: str) -> tuple[str, WhatsAppLeg]:
-        """Start a call to ``phone``; returns WhatsApp's call id and the leg (answer arrives as CallAnswered)."""
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether a webhook delivery really comes from WhatsApp for this number."""
+
+    @abc.abstractmethod
+    def parse(self, payload: Any) -> list[ConnectorEvent]:
+        """This number's events in a delivery, in the order WhatsApp listed them."""
+
+    def receive(self, payload: Any) -> list[ConnectorEvent]:
+        """A verified delivery's events, each once, in an order the call layer can follow."""
+        return [ready for event in self.parse(payload) for ready in self.deliveries.admit(event)]
+
+    @abc.abstractmethod
+    async def place_call(self, phone: str) -> PlacedCall:
+        """Start a call to ``phone``; the answer arrives later as CallAnswered."""
 
     @abc.abstractmethod
     async def answer_call(self, call_id: str, offer_sdp: str) -> WhatsAppLeg:

@@ -8,22 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from callbridge.errors import Conflict
 from callbridge.media.browser_leg import BrowserLeg
+from callbridge.media.events import (
+    BrowserConnected,
+    BrowserGone,
+    MediaEvent,
+    MediaStatus,
+    MediaWarning,
+    PlaybackFinished,
+    PlaybackStarted,
+    PlayingStatus,
+    RecordingFinished,
+    RecordingInfo,
+    RecordingStarted,
+    RecordingStatus,
+    TrackInfo,
+)
 from callbridge.media.ice import IceSettings
 from callbridge.media.opus import OpusFrame
 from callbridge.media.player import Playlist, Track
 from callbridge.media.recorder import Recorder
 from callbridge.media.whatsapp_leg import WhatsAppLeg
-from callbridge.store.types import utcnow
+from callbridge.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[str, dict[str, Any]], Awaitable[None]]  # (CallState event name, details)
+Report = Callable[[MediaEvent], Coroutine[Any, Any, None]]
 
 
 class CallMedia:
@@ -35,8 +51,8 @@ class CallMedia:
         self.browser_connected = False
         self.playlist = Playlist(self._playback_started, self._playback_finished)
         self.recorder: Recorder | None = None
-        self.recording: dict[str, Any] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.recording: RecordingInfo | None = None
+        self._tasks = BackgroundTasks()
         self._meters = 0
         self.warnings: list[str] = [whatsapp.ice_warning] if whatsapp.ice_warning else []
         whatsapp.inbound.sinks.append(self._from_whatsapp)
@@ -71,7 +87,7 @@ class CallMedia:
         leg.pc.on("connectionstatechange", lambda: self._browser_state(leg))
         if previous is not None:
             await previous.close()
-            await self.report("browser_gone", {"Reason": "replaced by a new browser connection"})
+            await self.report(BrowserGone("replaced by a new browser connection"))
         return answer
 
     async def detach_browser(self, reason: str) -> bool:
@@ -79,13 +95,13 @@ class CallMedia:
         if leg is None:
             return False
         await leg.close()
-        await self.report("browser_gone", {"Reason": reason})
+        await self.report(BrowserGone(reason))
         return True
 
     def _browser_state(self, leg: BrowserLeg) -> None:
         if leg is self.browser and leg.state == "connected" and not self.browser_connected:
             self.browser_connected = True
-            self._spawn(self.report("browser_connected", {}))
+            self._tasks.spawn(self.report(BrowserConnected()))
 
     async def _browser_lost(self, leg: BrowserLeg, state: str) -> None:
         if leg is self.browser:
@@ -93,14 +109,14 @@ class CallMedia:
 
     # ---- playback ----------------------------------------------------------------------------------------------
 
-    async def play(self, path: Path, name: str) -> tuple[Track, int]:
+    async def play(self, path: Path, name: str) -> tuple[TrackInfo, int]:
         """Queue a file; returns it (with its length) and how many files play before it."""
         track = await asyncio.to_thread(Track.open, path, name)
         ahead = len(self.playlist.queue) + (self.playlist.current is not None)
         self.playlist.add(track)
         if self.whatsapp.outgoing.source is not self.playlist:
             self.whatsapp.outgoing.speak(self.playlist)
-        return track, ahead
+        return _info(track), ahead
 
     def stop_playback(self) -> bool:
         playing = self.playlist.current is not None or bool(self.playlist.queue)
@@ -108,31 +124,29 @@ class CallMedia:
         return playing
 
     def _playback_started(self, track: Track) -> None:
-        self._spawn(self.report("playback_started", self._track_details(track)))
+        self._tasks.spawn(self.report(PlaybackStarted(_info(track))))
 
     def _playback_finished(self, track: Track, stopped: bool) -> None:
-        self._spawn(self.report("playback_finished", {**self._track_details(track), "Stopped": stopped}))
-
-    def _track_details(self, track: Track) -> dict[str, Any]:
-        return {"PlayerID": track.id, "AudioFile": track.name, "Seconds": track.seconds}
+        self._tasks.spawn(self.report(PlaybackFinished(_info(track), stopped)))
 
     # ---- recording ---------------------------------------------------------------------------------------------
 
-    async def start_recording(self, path: Path, name: str, rate: int, stereo: bool) -> None:
-        if self.recorder is not None:
-            raise Conflict(f"already recording to {self.recording['Path'] if self.recording else 'a file'}")
+    async def start_recording(self, path: Path, name: str, rate: int, stereo: bool) -> RecordingInfo:
+        if self.recorder is not None or self.recording is not None:
+            raise Conflict("the call is already being recorded; stop that recording first")
         self.recorder = Recorder(path, rate=rate, stereo=stereo)
-        self.recording = {"Path": name, "SampleRate": rate, "Stereo": stereo, "StartedAt": utcnow().isoformat()}
-        await self.report("recording_started", dict(self.recording))
+        self.recording = RecordingInfo(name, rate, stereo, datetime.now(UTC))
+        await self.report(RecordingStarted(self.recording))
+        return self.recording
 
-    async def stop_recording(self) -> tuple[str, float] | None:
-        recorder, details = self.recorder, self.recording
-        if recorder is None or details is None:
+    async def stop_recording(self) -> tuple[RecordingInfo, float] | None:
+        recorder, recording = self.recorder, self.recording
+        if recorder is None or recording is None:
             return None
         self.recorder = self.recording = None
         seconds = await recorder.stop()
-        await self.report("recording_finished", {**details, "Seconds": seconds})
-        return details["Path"], seconds
+        await self.report(RecordingFinished(recording, seconds))
+        return recording, seconds
 
     # ---- the whole -----------------------------------------------------------------------------------------------
 
@@ -150,24 +164,16 @@ class CallMedia:
             "browser": self.browser.inbound.level if self.browser is not None and self.browser_connected else None,
         }
 
-    def progress(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
+    def status(self) -> MediaStatus:
+        recording = playing = None
         if self.recorder is not None and self.recording is not None:
-            data["Recording"] = {"Path": self.recording["Path"], "Seconds": self.recorder.elapsed}
-        if self.playlist.current is not None:
-            data["Playing"] = {**self._track_details(self.playlist.current), "Position": self.playlist.position}
-        return data
+            recording = RecordingStatus(self.recording, self.recorder.elapsed)
+        if (current := self.playlist.current) is not None:
+            playing = PlayingStatus(_info(current), len(self.playlist.queue), self.playlist.position)
+        return MediaStatus(self.browser_connected, tuple(self.warnings), recording, playing)
 
-    def view(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"Browser": "connected" if self.browser_connected else "none"}
-        if self.warnings:
-            data["Warnings"] = list(self.warnings)
-        if self.recording is not None:
-            data["Recording"] = dict(self.recording)
-        current = self.playlist.current
-        if current is not None:
-            data["Playing"] = {**self._track_details(current), "Queued": len(self.playlist.queue)}
-        return data
+    async def warn(self, detail: str) -> None:
+        await self.report(MediaWarning(detail))
 
     def stats(self) -> dict[str, Any]:
         legs = {"whatsapp": self.whatsapp, "browser": self.browser}
@@ -186,10 +192,8 @@ class CallMedia:
         await self.stop_recording()
         self.stop_playback()
         await self.detach_browser("the call ended")
-        for task in list(self._tasks):
-            await asyncio.wait([task], timeout=2)
+        await self._tasks.settle(within=2)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+def _info(track: Track) -> TrackInfo:
+    return TrackInfo(track.id, track.name, track.seconds)

@@ -2,46 +2,41 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from callbridge.api.auth import gateway, session_auth
+from callbridge.api.auth import Session
+from callbridge.api.deps import CallIDQuery, Calls, PermissionsDep, PhoneQuery, query_param
 from callbridge.api.envelope import ok
 from callbridge.api.models import CallIDRequest, MakeCallRequest, PermissionRequest
 from callbridge.errors import InvalidRequest
-from callbridge.store.models import SessionRow
+from callbridge.events.views import call_view
 
 router = APIRouter(prefix="/call", tags=["calls"])
 
 
-def query_param(request: Request, name: str) -> str | None:
-    """Query parameters match case-insensitively too (?CallID= and ?callid=)."""
-    wanted = name.lower()
-    return next((v for k, v in request.query_params.items() if k.lower() == wanted), None)
-
-
 @router.post("/make", summary="Call a WhatsApp user (needs their call permission)")
-async def make(request: Request, body: MakeCallRequest, session: SessionRow = Depends(session_auth)) -> JSONResponse:
-    call = await gateway(request).calls.make(session, body.phone)
-    return ok({"call": call.view()})
+async def make(body: MakeCallRequest, session: Session, calls: Calls) -> JSONResponse:
+    call = await calls.make(session, body.phone)
+    return ok({"call": call_view(call.snapshot())})
 
 
 @router.post("/accept", summary="Accept a ringing incoming call")
-async def accept(request: Request, body: CallIDRequest, session: SessionRow = Depends(session_auth)) -> JSONResponse:
-    call = await gateway(request).calls.accept(session, body.call_id)
-    return ok({"call": call.view()})
+async def accept(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
+    call = await calls.accept(session, body.call_id)
+    return ok({"call": call_view(call.snapshot())})
 
 
 @router.post("/reject", summary="Reject a ringing incoming call")
-async def reject(request: Request, body: CallIDRequest, session: SessionRow = Depends(session_auth)) -> JSONResponse:
-    call = await gateway(request).calls.reject(session, body.call_id)
-    return ok({"call": call.view()})
+async def reject(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
+    call = await calls.reject(session, body.call_id)
+    return ok({"call": call_view(call.snapshot())})
 
 
 @router.post("/end", summary="End a live call (tells WhatsApp to terminate it)")
-async def end(request: Request, body: CallIDRequest, session: SessionRow = Depends(session_auth)) -> JSONResponse:
-    call = await gateway(request).calls.end(session, body.call_id)
-    return ok({"call": call.view()})
+async def end(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
+    call = await calls.end(session, body.call_id)
+    return ok({"call": call_view(call.snapshot())})
 
 
 @router.get(
@@ -50,37 +45,27 @@ async def end(request: Request, body: CallIDRequest, session: SessionRow = Depen
 )
 async def status(
     request: Request,
-    session: SessionRow = Depends(session_auth),
-    call_id: str | None = Query(None, alias="CallID", description="a call, live or ended"),
+    session: Session,
+    calls: Calls,
+    call_id: CallIDQuery,
     history: int = Query(0, alias="History", ge=0, le=1000, description="how many ended calls to add"),
 ) -> JSONResponse:
-    calls = gateway(request).calls
-    call_id = call_id or query_param(request, "CallID")
     if call_id:
-        return ok({"call": (await calls.get(session, call_id)).view()})
+        return ok({"call": call_view((await calls.get(session, call_id)).snapshot())})
     raw_history = query_param(request, "History")
     if raw_history is not None and not history:
         if not raw_history.isdigit() or int(raw_history) > 1000:
             raise InvalidRequest("History must be a whole number from 0 to 1000")
         history = int(raw_history)
-    return ok({"calls": [call.view() for call in await calls.list(session, history)]})
+    return ok({"calls": [call_view(call.snapshot()) for call in await calls.list(session, history)]})
 
 
 @router.post("/permission", summary="Send the user a call-permission request message")
-async def request_permission(
-    request: Request, body: PermissionRequest, session: SessionRow = Depends(session_auth)
-) -> JSONResponse:
-    phone, message_id = await gateway(request).calls.request_permission(session, body.phone, body.body)
+async def request_permission(body: PermissionRequest, session: Session, permissions: PermissionsDep) -> JSONResponse:
+    phone, message_id = await permissions.request(session, body.phone, body.body)
     return ok({"details": "call permission request sent", "Phone": phone, "MessageID": message_id})
 
 
 @router.get("/permission", summary="The user's call permission, as WhatsApp reports it")
-async def permission(
-    request: Request,
-    session: SessionRow = Depends(session_auth),
-    phone: str | None = Query(None, alias="Phone"),
-) -> JSONResponse:
-    phone = phone or query_param(request, "Phone")
-    if not phone:
-        raise InvalidRequest("missing Phone in query")
-    return ok(await gateway(request).calls.permission(session, phone))
+async def permission(session: Session, permissions: PermissionsDep, phone: PhoneQuery) -> JSONResponse:
+    return ok(await permissions.status(session, phone))

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from callbridge import __version__
-from callbridge.api.auth import gateway
+from callbridge.api.deps import GatewayDep
 from callbridge.api.envelope import error_response, ok
 from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
 
@@ -14,8 +14,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Liveness and dependencies (no auth)")
-async def health(request: Request) -> JSONResponse:
-    gw = gateway(request)
+async def health(request: Request, gw: GatewayDep) -> JSONResponse:
     try:
         await gw.db.ping()
     except Exception as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from callbridge.api.auth import gateway, session_auth
+from callbridge.api.auth import Session
+from callbridge.api.deps import Sessions
 from callbridge.api.envelope import ok
 from callbridge.api.models import WebhookSetRequest
 from callbridge.errors import InvalidRequest
@@ -22,9 +23,7 @@ def _webhook_data(row: SessionRow) -> dict[str, object]:
 
 
 @router.post("/webhook", summary="Set the webhook URL (empty to stop) and, optionally, its signing secret")
-async def set_webhook(
-    request: Request, body: WebhookSetRequest, session: SessionRow = Depends(session_auth)
-) -> JSONResponse:
+async def set_webhook(body: WebhookSetRequest, session: Session, sessions: Sessions) -> JSONResponse:
     url = body.webhook_url
     if url:
         parts = urlsplit(url)
@@ -32,10 +31,10 @@ async def set_webhook(
             raise InvalidRequest("WebhookURL must be an absolute http:// or https:// URL")
     # Keep an existing secret unless a new one is given: rotating silently would break the app's checks.
     secret = body.secret or session.webhook_secret or secrets.token_urlsafe(32)
-    row = await gateway(request).sessions.update(session.id, webhook_url=url or None, webhook_secret=secret)
+    row = await sessions.update(session.id, webhook_url=url or None, webhook_secret=secret)
     return ok(_webhook_data(row))
 
 
 @router.get("/webhook", summary="The webhook URL, subscribed event classes and signing secret")
-async def get_webhook(session: SessionRow = Depends(session_auth)) -> JSONResponse:
+async def get_webhook(session: Session) -> JSONResponse:
     return ok(_webhook_data(session))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
-from callbridge.connectors.base import Connector
+from callbridge.connectors.base import Connector, PlacedCall
+from callbridge.connectors.cloud import intake
 from callbridge.connectors.cloud.graph import GraphClient, GraphError
 from callbridge.connectors.cloud.sdp import for_meta
+from callbridge.connectors.events import ConnectorEvent
 from callbridge.errors import Forbidden, TooManyRequests, UpstreamError
 from callbridge.media.ice import IceSettings
 from callbridge.media.whatsapp_leg import WhatsAppLeg
@@ -37,8 +39,15 @@ def translate(exc: GraphError, action: str, phone: str | None = None) -> NoRetur
 
 class CloudConnector(Connector):
     def __init__(self, graph: GraphClient, ice: IceSettings) -> None:
+        super().__init__()
         self.graph = graph
         self.ice = ice
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        return intake.signature_valid(self.graph.account.app_secret, body, headers)
+
+    def parse(self, payload: Any) -> list[ConnectorEvent]:
+        return intake.parse(payload, self.graph.account.phone_number_id)
 
     async def _graph(self, action: str, call: Callable[[], Awaitable[T]], phone: str | None = None) -> T:
         try:
@@ -46,7 +55,7 @@ class CloudConnector(Connector):
         except GraphError as exc:
             translate(exc, action, phone)
 
-    async def place_call(self, phone: str) -> tuple[str, WhatsAppLeg]:
+    async def place_call(self, phone: str) -> PlacedCall:
         leg = WhatsAppLeg(self.ice)
         try:
             offer = for_meta(await leg.create_offer(), answer=False)
@@ -54,7 +63,7 @@ class CloudConnector(Connector):
         except BaseException:
             await leg.close()
             raise
-        return call_id, leg
+        return PlacedCall(call_id, leg, self.deliveries.announce(call_id))
 
     async def answer_call(self, call_id: str, offer_sdp: str) -> WhatsAppLeg:
         leg = WhatsAppLeg(self.ice)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
+
+from callbridge.connectors.cloud.wire import CallsAnswer, GraphErrorBody, GraphErrorObject, MessagesAnswer
 
 log = logging.getLogger(__name__)
+Answer = TypeVar("Answer", CallsAnswer, MessagesAnswer)
 
 
 @dataclass(frozen=True)
@@ -61,18 +65,15 @@ class GraphError(Exception):
     @classmethod
     def from_response(cls, response: httpx.Response) -> GraphError:
         try:
-            error = response.json().get("error", {})
-        except ValueError:
-            error = {}
-        if not isinstance(error, dict):
-            error = {}
-        details = error.get("error_data", {})
+            error = GraphErrorBody.model_validate_json(response.content).error
+        except ValidationError:
+            error = GraphErrorObject()
         return cls(
             response.status_code,
-            str(error.get("message") or f"Graph API answered HTTP {response.status_code}"),
-            code=error.get("code"),
-            subcode=error.get("error_subcode"),
-            details=details.get("details") if isinstance(details, dict) else None,
+            error.message or f"Graph API answered HTTP {response.status_code}",
+            code=error.code,
+            subcode=error.error_subcode,
+            details=error.error_data.details if error.error_data else None,
         )
 
 
@@ -112,12 +113,10 @@ class GraphClient:
         }
         if biz_opaque_callback_data:
             body["biz_opaque_callback_data"] = biz_opaque_callback_data
-        answer = await self._request("POST", "/calls", json=body)
-        calls = answer.get("calls") or [{}]
-        call_id = calls[0].get("id") if isinstance(calls[0], dict) else None
-        if not call_id:
+        answer = _read(CallsAnswer, await self._request("POST", "/calls", json=body))
+        if answer is None or not answer.calls:
             raise GraphError(200, "the Graph API accepted the call but returned no call id")
-        return str(call_id)
+        return answer.calls[0].id
 
     async def call_action(self, call_id: str, action: str, answer_sdp: str | None = None) -> None:
         """pre_accept, accept (both with our SDP answer), reject or terminate."""
@@ -139,9 +138,15 @@ class GraphClient:
                 "body": {"text": body_text},
             },
         }
-        answer = await self._request("POST", "/messages", json=body)
-        messages = answer.get("messages") or [{}]
-        return messages[0].get("id") if isinstance(messages[0], dict) else None
+        answer = _read(MessagesAnswer, await self._request("POST", "/messages", json=body))
+        return answer.messages[0].id if answer is not None and answer.messages else None
 
     async def call_permissions(self, wa_id: str) -> dict[str, Any]:
         return await self._request("GET", "/call_permissions", params={"user_wa_id": wa_id})
+
+
+def _read(model: type[Answer], body: dict[str, Any]) -> Answer | None:
+    try:
+        return model.model_validate(body)
+    except ValidationError:
+        return None

@@ -1,0 +1,104 @@
+"""The calls' history and recordings in the database, written in one transaction with the events that report
+them, so that no change is kept without its event nor an event sent for a change that was lost."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from callbridge.calls.events import AppEvent, CallEvent
+from callbridge.calls.model import Call, State
+from callbridge.events.outbox import Outbox
+from callbridge.events.views import event_view
+from callbridge.media.events import RecordingInfo
+from callbridge.store import Database
+from callbridge.store.models import CallRow, RecordingRow, SessionRow
+from callbridge.store.types import utcnow
+
+
+class CallRecords:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
+        self.db = db
+        self.outbox = outbox
+
+    async def store(self, call: Call, events: Sequence[CallEvent]) -> None:
+        """Write the call's record and stage its events for the app's webhook, in one transaction."""
+        async with call.store_lock, self.db.session() as s:
+            row = await s.get(CallRow, call.id)
+            if row is None:
+                s.add(CallRow(id=call.id, **call.row_values()))
+            else:
+                for key, value in call.row_values().items():
+                    setattr(row, key, value)
+            session = await s.get(SessionRow, call.session_id)
+            if session is not None:
+                for event in events:
+                    await self.outbox.stage(s, session, *event_view(event), call.id)
+            await s.commit()
+        self.outbox.notify()
+
+    async def store_session_event(self, session_id: int, event: AppEvent) -> None:
+        """An event that belongs to no call (a permission reply)."""
+        async with self.db.session() as s:
+            session = await s.get(SessionRow, session_id)
+            if session is not None and await self.outbox.stage(s, session, *event_view(event)):
+                await s.commit()
+        self.outbox.notify()
+
+    def forget(self, call: Call) -> None:
+        """The call has ended: its per-call event counter can go."""
+        self.outbox.forget(call.session_id, call.id)
+
+    async def load(self, call_id: str) -> Call | None:
+        async with self.db.session() as s:
+            row = await s.get(CallRow, call_id)
+        return Call.from_row(row) if row is not None else None
+
+    async def known(self, call_id: str) -> bool:
+        async with self.db.session() as s:
+            return await s.get(CallRow, call_id) is not None
+
+    async def ended(self, session_id: int, limit: int) -> list[Call]:
+        """The session's most recent ended calls, newest first."""
+        query = (
+            select(CallRow)
+            .where(CallRow.session_id == session_id, CallRow.state == State.ENDED.value)
+            .order_by(CallRow.started_at.desc())
+            .limit(limit)
+        )
+        async with self.db.session() as s:
+            return [Call.from_row(row) for row in await s.scalars(query)]
+
+    async def unfinished(self) -> list[Call]:
+        """Calls recorded as live: after a restart, those a previous process left behind."""
+        async with self.db.session() as s:
+            rows = await s.scalars(select(CallRow).where(CallRow.state != State.ENDED.value))
+            return [Call.from_row(row) for row in rows]
+
+    async def session(self, session_id: int) -> SessionRow | None:
+        async with self.db.session() as s:
+            return await s.get(SessionRow, session_id)
+
+    async def recording_started(self, call_id: str, recording: RecordingInfo) -> None:
+        async with self.db.session() as s:
+            s.add(
+                RecordingRow(
+                    call_id=call_id,
+                    path=recording.path,
+                    sample_rate=recording.sample_rate,
+                    channels=2 if recording.stereo else 1,
+                )
+            )
+            await s.commit()
+
+    async def recording_finished(self, call_id: str, recording: RecordingInfo, seconds: float) -> None:
+        async with self.db.session() as s:
+            row = await s.scalar(
+                select(RecordingRow)
+                .where(RecordingRow.call_id == call_id, RecordingRow.path == recording.path)
+                .order_by(RecordingRow.id.desc())
+            )
+            if row is not None:
+                row.ended_at, row.seconds = utcnow(), seconds
+                await s.commit()

@@ -1,0 +1,127 @@
+"""Calls and their events in WaGo's wire format (PascalCase): the one place that knows it, for API answers,
+webhooks and event streams alike."""
+
+from __future__ import annotations
+
+from typing import Any, assert_never
+
+from callbridge.calls.events import (
+    AppEvent,
+    CallAccepted,
+    CallEnded,
+    CallMediaChanged,
+    CallOffered,
+    CallStateChanged,
+    PermissionAnswered,
+)
+from callbridge.calls.model import CallSnapshot
+from callbridge.media.events import (
+    BrowserConnected,
+    BrowserGone,
+    MediaEvent,
+    MediaStatus,
+    MediaWarning,
+    PlaybackFinished,
+    PlaybackStarted,
+    RecordingFinished,
+    RecordingInfo,
+    RecordingStarted,
+    TrackInfo,
+)
+
+Wire = dict[str, Any]
+
+
+def call_view(call: CallSnapshot) -> Wire:
+    """The Call object of the API and of events."""
+    data: Wire = {
+        "CallID": call.id,
+        "Phone": call.phone,
+        "Direction": call.direction.value,
+        "State": call.state.value,
+        "StartedAt": call.started_at.isoformat(),
+        "Browser": "none",
+    }
+    if call.media is not None:
+        data.update(_media_view(call.media))
+    if call.contact_name:
+        data["Name"] = call.contact_name
+    if call.answered_at:
+        data["AnsweredAt"] = call.answered_at.isoformat()
+    if call.ended_at:
+        data["EndedAt"] = call.ended_at.isoformat()
+        data["EndReason"] = call.end_reason
+        data["Duration"] = call.duration or 0.0
+    return data
+
+
+def event_view(event: AppEvent) -> tuple[str, Wire]:
+    """``(type, event)`` as WaGo's webhooks carry them."""
+    if isinstance(event, CallOffered):
+        return "CallOffer", {**call_view(event.call), "From": f"{event.call.phone}@s.whatsapp.net"}
+    if isinstance(event, CallAccepted):
+        return "CallAccept", call_view(event.call)
+    if isinstance(event, CallEnded):
+        return "CallTerminate", {**call_view(event.call), "Reason": event.reason}
+    if isinstance(event, CallStateChanged):
+        return "CallState", {**call_view(event.call), "Event": event.state}
+    if isinstance(event, CallMediaChanged):
+        name, details = media_event_view(event.event)
+        return "CallState", {**call_view(event.call), "Event": name, **details}
+    if isinstance(event, PermissionAnswered):
+        reply = event.reply
+        return "CallPermission", {"Phone": reply.phone, "Response": reply.response, "ExpiresAt": reply.expires_at}
+    assert_never(event)
+
+
+def media_event_view(event: MediaEvent) -> tuple[str, Wire]:
+    """The ``Event`` name of a CallState event, and its details."""
+    if isinstance(event, BrowserConnected):
+        return "browser_connected", {}
+    if isinstance(event, BrowserGone):
+        return "browser_gone", {"Reason": event.reason}
+    if isinstance(event, PlaybackStarted):
+        return "playback_started", _track(event.track)
+    if isinstance(event, PlaybackFinished):
+        return "playback_finished", {**_track(event.track), "Stopped": event.stopped}
+    if isinstance(event, RecordingStarted):
+        return "recording_started", _recording(event.recording)
+    if isinstance(event, RecordingFinished):
+        return "recording_finished", {**_recording(event.recording), "Seconds": event.seconds}
+    if isinstance(event, MediaWarning):
+        return "media_warning", {"Detail": event.detail}
+    assert_never(event)
+
+
+def progress_view(status: MediaStatus) -> Wire:
+    """How far a recording and a playback have got (the event streams' ``progress``)."""
+    data: Wire = {}
+    if status.recording is not None:
+        data["Recording"] = {"Path": status.recording.recording.path, "Seconds": status.recording.elapsed}
+    if status.playing is not None:
+        data["Playing"] = {**_track(status.playing.track), "Position": status.playing.position}
+    return data
+
+
+def _media_view(status: MediaStatus) -> Wire:
+    data: Wire = {"Browser": "connected" if status.browser_connected else "none"}
+    if status.warnings:
+        data["Warnings"] = list(status.warnings)
+    if status.recording is not None:
+        data["Recording"] = _recording(status.recording.recording)
+    if status.playing is not None:
+        data["Playing"] = {**_track(status.playing.track), "Queued": status.playing.queued}
+    return data
+
+
+def _track(track: TrackInfo) -> Wire:
+    return {"PlayerID": track.player_id, "AudioFile": track.audio_file, "Seconds": track.seconds}
+
+
+def _recording(recording: RecordingInfo) -> Wire:
+    return {
+        "Path": recording.path,
+        "SampleRate": recording.sample_rate,
+        "Stereo": recording.stereo,
+        "StartedAt": recording.started_at.isoformat(),
+    }

@@ -1,0 +1,94 @@
+"""What a call's media reports as it happens: typed, so that nothing outside media/ parses it back from text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """A file queued or playing."""
+
+    player_id: str
+    audio_file: str  # as the client named it, relative to the files directory
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    path: str  # as the client named it, relative to the files directory
+    sample_rate: int
+    stereo: bool
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class BrowserConnected:
+    pass
+
+
+@dataclass(frozen=True)
+class BrowserGone:
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlaybackStarted:
+    track: TrackInfo
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    track: TrackInfo
+    stopped: bool  # by the app, rather than at the end of the file
+
+
+@dataclass(frozen=True)
+class RecordingStarted:
+    recording: RecordingInfo
+
+
+@dataclass(frozen=True)
+class RecordingFinished:
+    recording: RecordingInfo
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MediaWarning:
+    detail: str
+
+
+MediaEvent = (
+    BrowserConnected
+    | BrowserGone
+    | PlaybackStarted
+    | PlaybackFinished
+    | RecordingStarted
+    | RecordingFinished
+    | MediaWarning
+)
+
+
+@dataclass(frozen=True)
+class PlayingStatus:
+    track: TrackInfo
+    queued: int  # files waiting behind it
+    position: float  # seconds played
+
+
+@dataclass(frozen=True)
+class RecordingStatus:
+    recording: RecordingInfo
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class MediaStatus:
+    """A call's media at one moment, as clients see it."""
+
+    browser_connected: bool
+    warnings: tuple[str, ...] = ()
+    recording: RecordingStatus | None = None
+    playing: PlayingStatus | None = None
