@@ -93,3 +93,69 @@ def test_there_are_no_import_cycles() -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# What each layer must not know (shared/DESIGN.md, "Layers").
+FORBIDDEN = {
+    "callbridge.media": (
+        "callbridge.api",
+        "callbridge.calls",
+        "callbridge.connectors",
+        "callbridge.events",
+        "callbridge.store",
+        "callbridge.sessions",
+        "callbridge.gateway",
+        "callbridge.app",
+    ),
+    "callbridge.connectors": (
+        "callbridge.api",
+        "callbridge.calls",
+        "callbridge.events",
+        "callbridge.gateway",
+        "callbridge.app",
+        "fastapi",
+        "starlette",
+    ),
+    "callbridge.store": (
+        "callbridge.api",
+        "callbridge.calls",
+        "callbridge.connectors",
+        "callbridge.events",
+        "callbridge.media",
+    ),
+    "callbridge.calls": ("callbridge.api", "callbridge.gateway", "callbridge.app", "fastapi", "starlette"),
+    "callbridge.api": ("aiortc", "aioice"),
+    "callbridge.emulator": (
+        "callbridge.api",
+        "callbridge.calls",
+        "callbridge.connectors",
+        "callbridge.events",
+        "callbridge.media",
+        "callbridge.store",
+        "callbridge.sessions",
+        "callbridge.gateway",
+        "callbridge.app",
+        "callbridge.config",
+        "callbridge.errors",
+        "callbridge.tasks",
+    ),
+}
+
+
+def raw_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_each_layer_keeps_out_of_what_it_must_not_know() -> None:
+    broken = []
+    for name, path in modules().items():
+        for layer, forbidden in FORBIDDEN.items():
+            if name == layer or name.startswith(layer + "."):
+                broken += [f"{name} imports {i}" for i in raw_imports(path) if i.startswith(forbidden)]
+    assert broken == []
