@@ -20,6 +20,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: venv lint
 	scripts/install-test-deps.sh $(TEST_PACKAGES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -17,6 +16,7 @@ from callbridge.connectors.cloud.graph import CloudAccount, GraphClient, GraphEr
 from callbridge.errors import Conflict, InvalidRequest, NotFound, UpstreamError
 from callbridge.store import Database
 from callbridge.store.models import OutboxRow, SessionRow
+from callbridge.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class SessionService:
     def __init__(self, db: Database, http: httpx.AsyncClient) -> None:
         self.db = db
         self.http = http
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     async def create(self, name: str, token: str, os_name: str, cloud: dict[str, Any] | None) -> SessionRow:
         row = SessionRow(
@@ -146,9 +146,7 @@ class SessionService:
             jid = await self.check_credentials(row)
             return await self.update(row.id, connected=True, logged_in=True, jid=jid, subscribe=events)
         row = await self.update(row.id, connected=True, subscribe=events)
-        task = asyncio.create_task(self._check_in_background(row))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(self._check_in_background(row))
         return row
 
     async def _check_in_background(self, row: SessionRow) -> None:

@@ -283,7 +283,12 @@ async def test_repeated_deliveries_change_nothing(machine: Machine) -> None:
 
 async def test_the_state_machine_itself_ignores_repeats_that_get_past_the_connector(machine: Machine) -> None:
     call = await machine.calls.make(machine.session, USER)
-    for news in [CallAnswered(call.id, "v=0 a"), CallAnswered(call.id, "v=0 b"), CallProgress(call.id, "ACCEPTED")] * 2:
+    repeats: list[CallNews] = [
+        CallAnswered(call.id, "v=0 a"),
+        CallAnswered(call.id, "v=0 b"),
+        CallProgress(call.id, "ACCEPTED"),
+    ]
+    for news in repeats * 2:
         await machine.calls.handle(machine.session, news)
     assert machine.connector.legs[0].answers == ["v=0 a"]
     offer = IncomingCall("wacid.direct", USER, OFFER)

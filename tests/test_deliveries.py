@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from callbridge.connectors.deliveries import Deliveries
-from callbridge.connectors.events import CallAnswered, CallProgress, CallTerminated, IncomingCall, PermissionReply
+from callbridge.connectors.events import (
+    CallAnswered,
+    CallProgress,
+    CallTerminated,
+    CallUpdate,
+    IncomingCall,
+    PermissionReply,
+)
 
 
 class Clock:
@@ -49,7 +56,11 @@ def test_events_for_an_unknown_call_wait_for_its_offer() -> None:
 
 def test_events_for_a_call_being_placed_wait_for_its_id() -> None:
     deliveries = Deliveries()
-    events = [CallProgress("c3", "RINGING"), CallAnswered("c3", "v=0"), CallProgress("c3", "ACCEPTED")]
+    events: list[CallUpdate] = [
+        CallProgress("c3", "RINGING"),
+        CallAnswered("c3", "v=0"),
+        CallProgress("c3", "ACCEPTED"),
+    ]
     for event in events:
         assert deliveries.admit(event) == []
     assert deliveries.announce("c3") == events

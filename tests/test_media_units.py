@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiortc.rtp import compute_audio_level_dbov as aiortc_level
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from callbridge.errors import Conflict, InvalidRequest, NotFound
 from callbridge.files import audio_file, new_recording
@@ -78,6 +78,11 @@ async def test_sequence_numbers_wrap() -> None:
     assert len(out) == 16 and buffer.stats.lost == 0
 
 
+def pts(packet: Packet) -> int:
+    assert packet.pts is not None
+    return int(packet.pts)
+
+
 async def test_outbound_timeline_is_continuous_across_sources() -> None:
     track = OutboundAudio()
     first = await track.recv()  # nothing to forward yet: silence
@@ -85,13 +90,13 @@ async def test_outbound_timeline_is_continuous_across_sources() -> None:
     for n in range(3):
         track.push(OpusFrame(5_000_000 + n * 960, b"voice"))
     forwarded = [await track.recv() for _ in range(3)]
-    assert [p.pts for p in forwarded] == [first.pts + 960 * (k + 1) for k in range(3)]
+    assert [pts(p) for p in forwarded] == [pts(first) + 960 * (k + 1) for k in range(3)]
     track.push(OpusFrame(5_000_000 + 4 * 960, b"voice"))  # one frame lost upstream: the gap is kept
-    assert (await track.recv()).pts == forwarded[-1].pts + 1920
+    assert pts(await track.recv()) == pts(forwarded[-1]) + 1920
     # A new source (another browser) with unrelated timestamps continues the timeline, never going back.
-    last = forwarded[-1].pts + 1920
+    last = pts(forwarded[-1]) + 1920
     track.push(OpusFrame(12345, b"other"))
-    assert (await track.recv()).pts > last
+    assert pts(await track.recv()) > last
     track.stop()
 
 

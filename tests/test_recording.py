@@ -7,6 +7,7 @@ import time
 import wave
 from asyncio import to_thread
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -131,7 +132,7 @@ def test_bad_recording_requests_write_nothing(scene: Scene, tmp_path: Path) -> N
     if not link.exists():
         link.symlink_to(outside, target_is_directory=True)
     (root / "taken.wav").write_bytes(b"")
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str]] = [
         ({"Path": "../escape.wav"}, 400, "leaves the files directory"),
         ({"Path": str(tmp_path / "abs.wav")}, 400, "leaves the files directory"),
         ({"Path": "linkdir/x.wav"}, 400, "resolves outside"),

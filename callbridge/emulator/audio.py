@@ -10,6 +10,7 @@ import time
 import wave
 from collections import deque
 from pathlib import Path
+from typing import TypedDict
 
 import av
 import numpy as np
@@ -130,7 +131,7 @@ class Ear:
             chunks = [c for c, t in zip(self.chunks, self.arrivals, strict=True) if t >= cutoff]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
-    def report(self, last_seconds: float | None = None) -> dict[str, float | list[float] | None]:
+    def report(self, last_seconds: float | None = None) -> Heard:
         return analyse(self.samples(last_seconds))
 
     def wav(self) -> bytes:
@@ -143,7 +144,16 @@ class Ear:
         return buffer.getvalue()
 
 
-def analyse(samples: np.ndarray, rate: int = RATE) -> dict[str, float | list[float] | None]:
+class Heard(TypedDict):
+    """What a stretch of audio holds, as the emulator reports it (``heard``)."""
+
+    seconds: float
+    dominant_hz: float | None  # None for silence
+    rms_dbfs: float
+    peaks_hz: list[float]
+
+
+def analyse(samples: np.ndarray, rate: int = RATE) -> Heard:
     """Length, dominant frequency, level (dBFS) and the strongest distinct peaks of a mono signal."""
     seconds = len(samples) / rate
     if len(samples) < rate // 10:

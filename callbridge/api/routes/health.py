@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from callbridge import __version__
-from callbridge.api.deps import GatewayDep
+from callbridge.api.deps import GatewayDep, query_param
 from callbridge.api.envelope import error_response, ok
 from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
 
@@ -35,7 +35,7 @@ async def health(request: Request, gw: GatewayDep) -> JSONResponse:
 
 def _last(request: Request) -> int | None:
     """``?window=S``: loop lag over the last S seconds only (benchmarks measure steady stretches)."""
-    raw = request.query_params.get("window")
+    raw = query_param(request, "window")
     if raw is None:
         return None
     try:
