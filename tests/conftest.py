@@ -6,11 +6,17 @@ from typing import Any
 
 import pytest
 
+from callbridge.testing import Emulator, Gateway, Scene, WebhookReceiver
 from tests.support.database import fresh_database
-from tests.support.emulator import EmulatorProcess, Scene
-from tests.support.gateway import GatewayProcess
 from tests.support.graph import GraphStandIn
-from tests.support.receiver import Receiver
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+LOG_LEVEL = "DEBUG"  # the processes' logs are what a failed test is read with
+
+
+def new_gateway(workdir: Path, database_url: str, **settings: Any) -> Gateway:
+    """A gateway with the tests' admin token and debug logs (not started)."""
+    return Gateway(workdir, database_url, admin_token=ADMIN_TOKEN, **{"log_level": LOG_LEVEL, **settings})
 
 
 @pytest.fixture
@@ -20,14 +26,14 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def start_gateway(tmp_path: Path, database_url: str) -> Iterator[Callable[..., GatewayProcess]]:
+def start_gateway(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Gateway]]:
     """Start gateway processes sharing this test's database; all are stopped at the end."""
-    started: list[GatewayProcess] = []
+    started: list[Gateway] = []
 
-    def start(**settings: Any) -> GatewayProcess:
+    def start(**settings: Any) -> Gateway:
         workdir = tmp_path / f"gw{len(started)}"
         workdir.mkdir()
-        gateway = GatewayProcess(workdir, database_url, **settings)
+        gateway = new_gateway(workdir, database_url, **settings)
         started.append(gateway)
         return gateway.start()
 
@@ -37,13 +43,11 @@ def start_gateway(tmp_path: Path, database_url: str) -> Iterator[Callable[..., G
 
 
 @pytest.fixture(scope="module")
-def shared_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def shared_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """One gateway for a whole module, for tests that only read or that clean up after themselves."""
     tmp = tmp_path_factory.mktemp("shared")
-    with fresh_database(tmp) as url:
-        gateway = GatewayProcess(tmp, url).start()
+    with fresh_database(tmp) as url, new_gateway(tmp, url) as gateway:
         yield gateway
-        gateway.close()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def shared_graph() -> Iterator[GraphStandIn]:
 
 
 @pytest.fixture
-def gateway(start_gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
+def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
     return start_gateway()
 
 
@@ -66,42 +70,36 @@ def graph() -> Iterator[GraphStandIn]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver().start()
-    yield hook
-    hook.stop()
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as hook:
+        yield hook
 
 
 RING_TIMEOUT = 4.0  # seconds; short so that the ring-timeout path is quick to test
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    process = EmulatorProcess(tmp_path_factory.mktemp("emulator")).start()
-    yield process
-    process.close()
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with Emulator(tmp_path_factory.mktemp("emulator"), log_level=LOG_LEVEL) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
-def call_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def call_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """A gateway for call tests: media on loopback, a short ring timeout. Each test brings its own session."""
     tmp = tmp_path_factory.mktemp("callgw")
-    with fresh_database(tmp) as url:
-        gateway = GatewayProcess(tmp, url, ice_hosts="127.0.0.1", ring_timeout=RING_TIMEOUT).start()
+    with fresh_database(tmp) as url, new_gateway(tmp, url, ice_hosts="127.0.0.1", ring_timeout=RING_TIMEOUT) as gateway:
         yield gateway
-        gateway.close()
 
 
 @pytest.fixture
-def scene(call_gateway: GatewayProcess, emulator: EmulatorProcess, receiver: Receiver) -> Scene:
+def scene(call_gateway: Gateway, emulator: Emulator, receiver: WebhookReceiver) -> Scene:
     return Scene(call_gateway, emulator, receiver).setup()
 
 
 @pytest.fixture(scope="module")
-def short_media_emulator(tmp_path_factory: pytest.TempPathFactory, call_gateway: GatewayProcess) -> Iterator[Scene]:
+def short_media_emulator(tmp_path_factory: pytest.TempPathFactory, call_gateway: Gateway) -> Iterator[Scene]:
     """An emulator that ends calls after 2 s without audio, for the test of that rule itself."""
-    process = EmulatorProcess(tmp_path_factory.mktemp("emulator-short"), "--media-timeout", "2").start()
-    receiver = Receiver().start()
-    yield Scene(call_gateway, process, receiver).setup()
-    receiver.stop()
-    process.close()
+    workdir = tmp_path_factory.mktemp("emulator-short")
+    with Emulator(workdir, "--media-timeout", "2", log_level=LOG_LEVEL) as process, WebhookReceiver() as receiver:
+        yield Scene(call_gateway, process, receiver).setup()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 FORMATS = {
     ".wav": ("wav", "pcm_s16le", 16000),
@@ -27,8 +28,11 @@ def write_tone(path: Path, hz: float, seconds: float, amplitude: float = 0.4) ->
     options = {"strict": "-2"} if codec_name == "vorbis" else {}
     with av.open(str(path), "w", format=container_format) as out:
         stream = out.add_stream(codec_name, rate=rate, options=options)
+        assert isinstance(stream, AudioStream)  # an audio codec makes an audio stream
         stream.layout = layout
-        sample_format = stream.codec_context.codec.audio_formats[0].name
+        formats = stream.codec_context.codec.audio_formats
+        assert formats, f"{codec_name} lists no sample formats"
+        sample_format = formats[0].name
         resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
         step = 1024
         for i in range(0, len(pcm), step):

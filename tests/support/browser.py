@@ -11,6 +11,7 @@ import aioice.ice
 import httpx
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
 
 from callbridge.emulator.audio import Ear, Mouth, tone
 
@@ -56,7 +57,9 @@ class PyBrowser:
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
             while True:
-                self.ear.hear(await track.recv())
+                frame = await track.recv()
+                if isinstance(frame, AudioFrame):  # always, on an audio track
+                    self.ear.hear(frame)
 
     async def close(self) -> None:
         if self._listening is not None:

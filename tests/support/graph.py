@@ -32,13 +32,16 @@ class GraphStandIn:
             def do_GET(self) -> None:
                 stand_in.requests.append(self.path)
                 match = re.match(r"^/v\d+\.\d+/([^/?]+)(\?.*)?$", self.path)
-                number = stand_in.numbers.get(match.group(1)) if match else None
+                phone_number_id = match.group(1) if match else ""
+                number = stand_in.numbers.get(phone_number_id)
                 if number is None:
                     self._reply(400, _error("Unsupported get request.", 100, "GraphMethodException"))
                 elif self.headers.get("Authorization") != f"Bearer {number[0]}":
                     self._reply(401, _error("Invalid OAuth access token - Cannot parse access token", 190))
                 else:
-                    self._reply(200, {"display_phone_number": number[1], "verified_name": "Test", "id": match.group(1)})
+                    self._reply(
+                        200, {"display_phone_number": number[1], "verified_name": "Test", "id": phone_number_id}
+                    )
 
             def _reply(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()

@@ -1,25 +1,29 @@
-"""Creating sessions through the real API."""
+"""Creating sessions through the real API, against the Graph stand-in (tests/support/graph.py) rather than the
+emulator: the kit's provisioning steps with this file's credentials."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.support.gateway import GatewayProcess
+from callbridge.testing import BusinessNumber, Gateway, connect_session, init_session, set_webhook
 from tests.support.graph import GraphStandIn
 
 
+def number(phone_number_id: str = "1000001", access_token: str = "graph-access-token") -> BusinessNumber:
+    return BusinessNumber(
+        phone_number_id,
+        access_token=access_token,
+        app_secret="app-secret-for-tests",
+        verify_token="verify-token-for-tests",
+    )
+
+
 def cloud(graph_url: str, phone_number_id: str = "1000001", access_token: str = "graph-access-token") -> dict[str, Any]:
-    return {
-        "PhoneNumberID": phone_number_id,
-        "AccessToken": access_token,
-        "AppSecret": "app-secret-for-tests",
-        "VerifyToken": "verify-token-for-tests",
-        "GraphURL": graph_url,
-    }
+    return number(phone_number_id, access_token).cloud(graph_url)
 
 
 def create_session(
-    gw: GatewayProcess,
+    gw: Gateway,
     graph: GraphStandIn,
     name: str = "shop",
     token: str = "shop-token",
@@ -27,21 +31,15 @@ def create_session(
     display: str = "+1 555-010-0001",
 ) -> str:
     graph.numbers[phone_number_id] = ("graph-access-token", display)
-    r = gw.post(
-        "/session/init", admin=True, json={"Name": name, "Token": token, "Cloud": cloud(graph.url, phone_number_id)}
-    )
-    assert r.status_code == 200, r.text
+    init_session(gw.client, gw.admin_token, name, token, cloud(graph.url, phone_number_id))
     return token
 
 
 def connected_session(
-    gw: GatewayProcess, graph: GraphStandIn, webhook_url: str | None = None, secret: str | None = None, **kwargs: Any
+    gw: Gateway, graph: GraphStandIn, webhook_url: str | None = None, secret: str | None = None, **kwargs: Any
 ) -> str:
     token = create_session(gw, graph, **kwargs)
-    r = gw.post("/session/connect", token=token, json={"Subscribe": ["Call"]})
-    assert r.status_code == 200, r.text
+    connect_session(gw.client, token, subscribe=("Call",))
     if webhook_url:
-        body = {"WebhookURL": webhook_url, **({"Secret": secret} if secret else {})}
-        r = gw.post("/webhook", token=token, json=body)
-        assert r.status_code == 200, r.text
+        set_webhook(gw.client, token, webhook_url, secret)
     return token
