@@ -13,17 +13,18 @@ import uvicorn
 from callbridge.app import create_app
 from callbridge.config import Settings
 from callbridge.emulator.app import EmulatorSettings, create_emulator_app
+from callbridge.testing import BusinessNumber, provision_async
 
 log = logging.getLogger(__name__)
 
-DEMO_NUMBER = {
-    "phone_number_id": "100000000000001",
-    "display_phone_number": "+1 555 010 0000",
-    "access_token": "demo-access-token",
-    "app_secret": "demo-app-secret",
-    "verify_token": "demo-verify-token",
-}
-DEMO_USERS = [
+DEMO_NUMBER = BusinessNumber(
+    "100000000000001",
+    display_phone_number="+1 555 010 0000",
+    access_token="demo-access-token",
+    app_secret="demo-app-secret",
+    verify_token="demo-verify-token",
+)
+DEMO_USERS: list[dict[str, Any]] = [
     {"wa_id": "15550001001", "name": "Alice (says 440 Hz)", "say": "tone:440", "answer_after_ms": 1000},
     {"wa_id": "15550001002", "name": "Bob (echoes you)", "say": "echo", "answer_after_ms": 1000},
     {"wa_id": "15550001003", "name": "Carol (rejects)", "reject": True, "answer_after_ms": 1500},
@@ -45,31 +46,10 @@ async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> Non
 
 async def provision(gateway_url: str, emulator_url: str, admin_token: str, token: str) -> None:
     """Set the scene over HTTP, exactly as a user would: an emulated number, its session, virtual users."""
-    async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
-        number = {**DEMO_NUMBER, "webhook_url": f"{gateway_url}/whatsapp/webhook"}
-        (await http.post(f"{emulator_url}/emulator/numbers", json=number)).raise_for_status()
-        for user in DEMO_USERS:
-            (await http.post(f"{emulator_url}/emulator/users", json=user)).raise_for_status()
-        cloud = {
-            "PhoneNumberID": DEMO_NUMBER["phone_number_id"],
-            "AccessToken": DEMO_NUMBER["access_token"],
-            "AppSecret": DEMO_NUMBER["app_secret"],
-            "VerifyToken": DEMO_NUMBER["verify_token"],
-            "GraphURL": emulator_url,
-        }
-        admin = {"admintoken": admin_token}
-        r = await http.post(
-            f"{gateway_url}/session/init", headers=admin, json={"Name": "demo", "Token": token, "Cloud": cloud}
-        )
-        if r.status_code == 409:  # a previous demo's session: start afresh with this run's emulator
-            await http.post(f"{gateway_url}/session/delete", headers={**admin, "token": token})
-            r = await http.post(
-                f"{gateway_url}/session/init", headers=admin, json={"Name": "demo", "Token": token, "Cloud": cloud}
-            )
-        r.raise_for_status()
-        (
-            await http.post(f"{gateway_url}/session/connect", headers={"token": token}, json={"Subscribe": ["All"]})
-        ).raise_for_status()
+    # replace: a previous demo's session is bound to an emulator that is gone; start afresh with this run's.
+    await provision_async(
+        gateway_url, emulator_url, admin_token, DEMO_NUMBER, token, name="demo", users=DEMO_USERS, replace=True
+    )
 
 
 async def first_call(gateway_url: str, emulator_url: str, token: str) -> None:
@@ -112,7 +92,7 @@ def print_guide(gateway_url: str, emulator_url: str, token: str) -> None:
   Try:
     curl -s -XPOST {gateway_url}/call/make -H 'token: {token}' -d '{{"Phone": "15550001003"}}'
     curl -s {gateway_url}/call/status -H 'token: {token}'
-    curl -s -XPOST {emulator_url}/emulator/users/15550001001/call -d '{{"to": "{DEMO_NUMBER["phone_number_id"]}"}}'
+    curl -s -XPOST {emulator_url}/emulator/users/15550001001/call -d '{{"to": "{DEMO_NUMBER.phone_number_id}"}}'
         (then /call/accept with the CallID that /call/status shows ringing)
 
   Ctrl-C stops everything.""",
