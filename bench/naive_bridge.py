@@ -22,6 +22,7 @@ import uvicorn
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
 from av.frame import Frame
+from av.packet import Packet
 from fastapi import FastAPI, Request
 
 
@@ -48,7 +49,7 @@ class OtherSide(MediaStreamTrack):
         self.bridge, self.other = bridge, other
         self.source: MediaStreamTrack | None = None
 
-    async def recv(self) -> Frame:
+    async def recv(self) -> Frame | Packet:
         if self.source is None:
             await self.bridge["joined"][self.other].wait()
             self.source = relay.subscribe(self.bridge["in"][self.other])

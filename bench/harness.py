@@ -1,0 +1,246 @@
+"""The bench's machinery: the servers under test as processes, the load generators, and one measured stretch
+(CPU and memory of every process, event-loop lag, marker latency, frames on time)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import subprocess
+import sys
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import httpx
+import psutil
+
+from callbridge.emulator.audio import tone
+from callbridge.emulator.markers import count_between, latencies
+from callbridge.testing import Emulator, Gateway, Scene, ServerProcess, clean_environment, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+FRAMES_PER_SECOND = 50
+ON_TIME_TARGET = 0.995
+LAG_TARGET_MS = 20.0
+ADMIN_TOKEN = "bench-admin-token"
+HTTP_TIMEOUT = 60.0  # seconds: a loaded machine answers slowly, and a slow answer is not what is measured
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values`` (nearest rank), rounded; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+S = TypeVar("S", bound=ServerProcess)
+
+
+@dataclass
+class Measured(Generic[S]):
+    """A server process the bench watches from outside, under the name its figures are reported by."""
+
+    name: str
+    server: S
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def process(self) -> psutil.Process:
+        return psutil.Process(self.server.pid)
+
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return times.user + times.system
+
+    def rss_mb(self) -> float:
+        return self.process.memory_info().rss / 2**20
+
+
+@dataclass
+class GatewayUnderTest:
+    """One gateway process and its session, bound to a number on the bench's emulator."""
+
+    scene: Scene
+    measured: Measured[Gateway]
+
+
+@dataclass
+class Bench:
+    """The processes of a run: the emulator, callbridge's gateway(s) and the naive bridge, plus a long file to
+    play. Steps (bench/steps.py) load them; :meth:`measure` and :meth:`finish` turn a stretch into figures."""
+
+    workdir: Path
+    smoke: bool
+    servers: list[Measured[Any]] = field(default_factory=list)
+    gateways: list[GatewayUnderTest] = field(default_factory=list)
+    rounds: int = 0  # the baseline's calls are named by round
+
+    def start(self) -> None:
+        emulator = Emulator(self.workdir, log_level="WARNING")
+        emulator.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
+        self.emulator = self._watch("emulator", emulator)
+        self.gateways.append(self.start_gateway(0))
+        port = free_port()
+        command = [sys.executable, str(ROOT / "bench" / "naive_bridge.py"), "--port", str(port)]
+        baseline = ServerProcess(self.workdir, "baseline", command, "/stats", port, env={"PYTHONPATH": str(ROOT)})
+        self.baseline = self._watch("baseline", baseline)
+        self.long_file = self.workdir / "files" / "long.wav"
+        self.long_file.parent.mkdir(exist_ok=True)
+        with wave.open(str(self.long_file), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(48000)
+            out.writeframes(tone(700, 120.0, 0.3).tobytes())
+
+    def start_gateway(self, index: int) -> GatewayUnderTest:
+        """Another gateway process (``gateway<index>``), sharing the files dir, with a session on its own number."""
+        gateway = Gateway(
+            self.workdir / f"gw{index}",
+            admin_token=ADMIN_TOKEN,
+            files_dir=self.workdir / "files",
+            ice_hosts="127.0.0.1",
+            log_level="WARNING",
+            ring_timeout=120,
+        )
+        gateway.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
+        measured = self._watch(f"gateway{index}", gateway)
+        return GatewayUnderTest(Scene(gateway, self.emulator.server).setup(), measured)
+
+    def _watch(self, name: str, server: S) -> Measured[S]:
+        """Start ``server`` and watch it; it is stopped with the bench even if it fails to start."""
+        measured = Measured(name, server)
+        self.servers.append(measured)
+        server.start()
+        return measured
+
+    def stop(self) -> None:
+        for measured in self.servers:
+            measured.server.close()
+
+    # ---- one measured stretch ----------------------------------------------------------------------------------
+
+    def loadgen(self, plan: dict[str, Any]) -> tuple[subprocess.Popen[str], float]:
+        """Start a load generator and wait until its peers are connected; the process and its READY time."""
+        proc = self.spawn_loadgen(plan)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"load generator failed: {line}")
+        return proc, float(line.split()[1])
+
+    def spawn_loadgen(self, plan: dict[str, Any]) -> subprocess.Popen[str]:
+        """Start a load generator (bench/loadgen.py) without waiting for it."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen", json.dumps(plan)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=clean_environment(),
+        )
+
+    def measure(
+        self,
+        sut: list[Measured[Any]],
+        others: list[Measured[Any]],
+        loadgens: list[subprocess.Popen[str]],
+        settle: float,
+        window: float,
+        lag: Any,
+    ) -> dict[str, Any]:
+        """Let the load settle, then watch ``window`` seconds: CPU of every process, memory of the system under
+        test, and its event-loop lag over the window (``lag(seconds)``)."""
+        time.sleep(settle)
+        watched = [*sut, *others]
+        cpu0 = {s.name: s.cpu_seconds() for s in watched}
+        gen0 = [psutil.Process(p.pid).cpu_times() for p in loadgens]
+        t0 = time.monotonic()
+        time.sleep(window)
+        t1 = time.monotonic()
+        cpu = {s.name: (s.cpu_seconds() - cpu0[s.name]) / (t1 - t0) * 1000 for s in watched}
+        gen1 = [psutil.Process(p.pid).cpu_times() for p in loadgens]
+        cpu["loadgen"] = (
+            sum((b.user + b.system - a.user - a.system) for a, b in zip(gen0, gen1, strict=True)) / (t1 - t0) * 1000
+        )
+        return {
+            "window": (t0, t1),
+            "cpu_ms_per_s": {k: round(v, 1) for k, v in cpu.items()},
+            "rss_mb": {s.name: round(s.rss_mb(), 1) for s in sut},
+            "lag": lag(t1 - t0),
+        }
+
+    def figures(self, users: list[dict], browsers: list[dict], window: tuple[float, float], loss: float) -> dict:
+        """Latency both ways from markers; on-time frames against what the window should have carried."""
+        to_browser = [
+            x for u, b in zip(users, browsers, strict=True) for x in latencies(u["sent"], b["received"], window)
+        ]
+        to_user = [x for u, b in zip(users, browsers, strict=True) for x in latencies(b["sent"], u["received"], window)]
+        seconds = window[1] - window[0]
+        expected = len(users) * seconds * FRAMES_PER_SECOND * ((1 - loss) + 1)
+        on_time = sum(
+            count_between(peer["arrivals"], window) - count_between(peer["late"], window)
+            for peer in [*users, *browsers]
+        )
+        ms = lambda xs, q: pct([x * 1000 for x in xs], q)  # noqa: E731
+        return {
+            "latency_ms": {
+                "whatsapp_to_browser": {
+                    "p50": ms(to_browser, 0.5),
+                    "p95": ms(to_browser, 0.95),
+                    "p99": ms(to_browser, 0.99),
+                    "markers": len(to_browser),
+                },
+                "browser_to_whatsapp": {
+                    "p50": ms(to_user, 0.5),
+                    "p95": ms(to_user, 0.95),
+                    "p99": ms(to_user, 0.99),
+                    "markers": len(to_user),
+                },
+            },
+            "on_time": round(min(1.0, on_time / expected), 4) if expected else None,
+        }
+
+    def finish(self, result: dict[str, Any], n: int) -> dict[str, Any]:
+        """A step's figures per call, and whether it kept up (frames on time, loop lag under target)."""
+        result.pop("window")
+        result["calls"] = n
+        sut_cpu = sum(v for k, v in result["cpu_ms_per_s"].items() if k.startswith(("gateway", "baseline")))
+        result["sut_cpu_ms_per_s"] = round(sut_cpu, 1)
+        result["cpu_ms_per_call_s"] = round(sut_cpu / n, 1)
+        result["machine_cpu_ms_per_s"] = round(sum(result["cpu_ms_per_s"].values()), 1)
+        result["passed"] = bool(
+            result["on_time"] is not None
+            and result["on_time"] >= ON_TIME_TARGET
+            and result["lag"]["p99"] < LAG_TARGET_MS
+        )
+        return result
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import aiortc
+    import av
+
+    return {
+        "cpu": model or platform.processor(),
+        "cores": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "aiortc": aiortc.__version__,
+        "av": av.__version__,
+        "os": platform.platform(),
+    }

@@ -1,0 +1,185 @@
+"""The bench's report: the summary table against the targets, notes on what a missed target came from, and
+the Markdown that goes to bench/results/latest.md (and, by hand, to the README)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TARGETS = {
+    "latency_clean_p50_ms": 25,
+    "latency_clean_p99_ms": 50,
+    "latency_loss2_p99_ms": 60,
+    "capacity_calls": 60,
+    "cpu_ms_per_call_s": 30,
+    "rss_mb_per_call": 6,
+}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """callbridge's figure over the baseline's, when both exist."""
+    return round(a / b, 2) if a is not None and b else None
+
+
+def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per measure: the target, both systems' figures, their ratio, and whether the target was met."""
+    cb, bl = results["callbridge"], results["baseline"]
+    rows = []
+
+    def row(measure: str, target: Any, ours: Any, theirs: Any, better: str = "lower") -> None:
+        met = None
+        if target is not None and ours is not None:
+            met = ours <= target if better == "lower" else ours >= target
+        rows.append(
+            {
+                "measure": measure,
+                "target": target,
+                "callbridge": ours,
+                "baseline": theirs,
+                "ratio": ratio(ours, theirs),
+                "met": met,
+            }
+        )
+
+    for key, label in (
+        ("loss_0pct", "clean"),
+        ("loss_1pct", "1% loss"),
+        ("loss_2pct", "2% loss"),
+        ("loss_5pct", "5% loss"),
+    ):
+        if key not in cb["latency"]:
+            continue
+        ours = cb["latency"][key]["latency_ms"]["whatsapp_to_browser"]
+        theirs = bl["latency"][key]["latency_ms"]["whatsapp_to_browser"]
+        back_ours = cb["latency"][key]["latency_ms"]["browser_to_whatsapp"]
+        back_theirs = bl["latency"][key]["latency_ms"]["browser_to_whatsapp"]
+        if key == "loss_0pct":
+            row(
+                f"one-way latency WhatsApp→browser, {label}, p50 (ms)",
+                TARGETS["latency_clean_p50_ms"],
+                ours["p50"],
+                theirs["p50"],
+            )
+            row(
+                f"one-way latency WhatsApp→browser, {label}, p99 (ms)",
+                TARGETS["latency_clean_p99_ms"],
+                ours["p99"],
+                theirs["p99"],
+            )
+        else:
+            target = TARGETS["latency_loss2_p99_ms"] if key == "loss_2pct" else None
+            row(f"one-way latency WhatsApp→browser, {label}, p99 (ms)", target, ours["p99"], theirs["p99"])
+        row(f"one-way latency browser→WhatsApp, {label}, p99 (ms)", None, back_ours["p99"], back_theirs["p99"])
+    row("concurrent bridged calls, one process", TARGETS["capacity_calls"], cb["capacity"], bl["capacity"], "higher")
+    if "two_processes" in cb:
+        two = cb["two_processes"]
+        if two["capacity"]:
+            row(
+                "concurrent bridged calls, two gateway processes",
+                TARGETS["capacity_calls"],
+                two["capacity"],
+                None,
+                "higher",
+            )
+        else:  # the search starts at one process's knee; failing there says "no more than one process", not 0
+            rows.append(
+                {
+                    "measure": "concurrent bridged calls, two gateway processes",
+                    "target": TARGETS["capacity_calls"],
+                    "callbridge": f"< {two['steps'][0]['calls']}",
+                    "baseline": None,
+                    "ratio": None,
+                    "met": False,
+                }
+            )
+    row(
+        "CPU per bridged call (ms/s, marginal)",
+        TARGETS["cpu_ms_per_call_s"],
+        cb["cpu_ms_per_call_s"],
+        bl["cpu_ms_per_call_s"],
+    )
+    row("memory per call (MB)", TARGETS["rss_mb_per_call"], cb["rss_mb_per_call"], bl["rss_mb_per_call"])
+    row(
+        "memory kept after the calls ended (MB)", None, cb["rss_growth_after_calls_mb"], bl["rss_growth_after_calls_mb"]
+    )
+    growth = lambda xs: round(xs[-1] - xs[0], 1) if len(xs) > 1 else None  # noqa: E731
+    row(
+        "memory growth over repeated call cycles (MB)",
+        1,
+        growth(cb["rss_mb_after_each_repeat"]),
+        growth(bl["rss_mb_after_each_repeat"]),
+    )
+    row(
+        "recording, extra CPU per call (ms/s)",
+        None,
+        cb["recording_cost_ms_per_call_s"],
+        bl["recording_cost_ms_per_call_s"],
+    )
+    row(
+        "playback, extra CPU per call (ms/s; the baseline replaces the voice, callbridge mixes it in)",
+        None,
+        cb["playback_cost_ms_per_call_s"],
+        bl["playback_cost_ms_per_call_s"],
+    )
+    return rows
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    """What the numbers mean where a target was missed: by how much, and what held the figure back."""
+    out = []
+    if results["mode"] == "smoke":
+        out.append("Smoke run (2 calls): it checks that the harness produces every figure; the figures mean little.")
+    cores_ms = results["machine"]["cores"] * 1000
+    for row in results["summary"]:
+        if row["met"] is False and isinstance(row["callbridge"], int | float) and row["target"]:
+            off = (row["callbridge"] - row["target"]) / row["target"] * 100
+            out.append(f"{row['measure']}: {row['callbridge']} against a target of {row['target']} ({off:+.0f}%).")
+
+    def why(steps: list[dict], label: str) -> None:
+        failed = next((s for s in steps if not s["passed"]), None)
+        if failed is None:
+            return
+        cpu = failed["cpu_ms_per_s"]
+        gateways = sum(v for k, v in cpu.items() if k.startswith("gateway"))
+        generators = sum(v for k, v in cpu.items() if not k.startswith("gateway"))
+        out.append(
+            f"{label}: at {failed['calls']} calls, frames on time {failed['on_time']}, event-loop lag p99 "
+            f"{failed['lag']['p99']} ms. The machine was using {failed['machine_cpu_ms_per_s']:.0f} of its "
+            f"{cores_ms} ms of CPU per second: gateway {gateways:.0f}, load generators (the emulator's users and "
+            f"the browsers, which this benchmark runs on the same {results['machine']['cores']} cores) "
+            f"{generators:.0f}."
+        )
+
+    cb = results["callbridge"]
+    why(cb["steps"], "One process")
+    if "two_processes" in cb:
+        why(cb["two_processes"]["steps"], "Two processes")
+    profile = results.get("profile")
+    if profile:
+        top = ", ".join(f"{name} {share}%" for name, share in profile["top_functions_pct"][:5])
+        out.append(f"Profile of the gateway's busy time at 12 calls (py-spy): {top}.")
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The run as Markdown: the machine, the summary table, the profile's areas, the notes."""
+    m = results["machine"]
+    lines = [
+        f"Run {results['started']} ({results['mode']}) on {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
+        f"aiortc {m['aiortc']}, PyAV {m['av']}.",
+        "",
+        "| Measure | Target | callbridge | naive aiortc bridge | ratio | target met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results["summary"]:
+        met = {True: "yes", False: "no", None: ""}[r["met"]]
+        fmt = lambda v: "" if v is None else str(v)  # noqa: E731
+        lines.append(
+            f"| {r['measure']} | {fmt(r['target'])} | {fmt(r['callbridge'])} | {fmt(r['baseline'])} | "
+            f"{fmt(r['ratio'])} | {met} |"
+        )
+    if results.get("profile"):
+        areas = ", ".join(f"{k} {v}%" for k, v in list(results["profile"]["by_area_pct"].items())[:6])
+        lines += ["", f"Where the gateway's busy time goes at 12 calls (py-spy): {areas}."]
+    if results.get("notes"):
+        lines += ["", *[f"- {note}" for note in results["notes"]]]
+    return "\n".join(lines) + "\n"
