@@ -53,6 +53,8 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> str:
     import httpx
 
     from callbridge.api.models import CloudCredentials
+    from callbridge.connectors.kinds import all_connectors
+    from callbridge.media.ice import IceSettings
     from callbridge.sessions import SessionService
     from callbridge.store import Database
 
@@ -72,7 +74,8 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> str:
     try:
         await db.migrate()
         async with httpx.AsyncClient(trust_env=False) as http:
-            await SessionService(db, http).create(args.name, token, args.os or "", cloud)
+            sessions = SessionService(db, all_connectors(http, IceSettings.parse(None, None)).for_session)
+            await sessions.create(args.name, token, args.os or "", cloud)
     finally:
         await db.close()
     return token

@@ -13,9 +13,7 @@ from callbridge.calls.permissions import Permissions
 from callbridge.calls.records import CallRecords
 from callbridge.calls.service import CallService
 from callbridge.config import Settings
-from callbridge.connectors.base import Connector
-from callbridge.connectors.cloud.connector import CloudConnector
-from callbridge.connectors.registry import Connectors
+from callbridge.connectors.kinds import all_connectors
 from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
 from callbridge.events.outbox_admin import OutboxAdmin
@@ -40,7 +38,16 @@ class Gateway:
         self.db = Database(settings.resolved_database_url())
         # trust_env=False: never route Graph or webhook traffic through a proxy picked up from the environment.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), trust_env=False, follow_redirects=False)
-        self.sessions = SessionService(self.db, self.http)
+        self.ice = IceSettings.parse(
+            settings.ice_servers,
+            settings.ice_hosts,
+            turn_secret=settings.turn_secret.get_secret_value() if settings.turn_secret else None,
+            turn_ttl=settings.turn_ttl,
+            public_ip=settings.public_ip,
+            relay_only=settings.ice_relay_only,
+        )
+        self.connectors = all_connectors(self.http, self.ice)
+        self.sessions = SessionService(self.db, self.connectors.for_session)
         self.dispatcher = Dispatcher(
             self.db,
             self.http,
@@ -53,24 +60,12 @@ class Gateway:
         self.outbox_admin = OutboxAdmin(self.db, self.dispatcher.notify)
         self._turn_task: asyncio.Task[None] | None = None
         self.loop_lag = LoopLag()
-        self.ice = IceSettings.parse(
-            settings.ice_servers,
-            settings.ice_hosts,
-            turn_secret=settings.turn_secret.get_secret_value() if settings.turn_secret else None,
-            turn_ttl=settings.turn_ttl,
-            public_ip=settings.public_ip,
-            relay_only=settings.ice_relay_only,
-        )
         self.call_token_key = settings.call_token_key()
         self.turn = TurnStatus()
-        self.connectors = Connectors({"cloud": self._cloud_connector})
         self.records = CallRecords(self.db, self.outbox)
         self.feed = CallFeed()
         self.calls = CallService(self.records, self.feed, self.connectors.for_session, settings.ring_timeout, self.ice)
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
-
-    def _cloud_connector(self, session: SessionRow) -> Connector:
-        return CloudConnector(self.sessions.graph(session), self.ice)
 
     async def start(self) -> None:
         self.settings.ensure_dirs()

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from callbridge.connectors.cloud.graph import CloudAccount, GraphClient, GraphError
-from callbridge.errors import Conflict, InvalidRequest, NotFound, UpstreamError
+from callbridge.connectors.base import Connector
+from callbridge.errors import Conflict, InvalidRequest, NotFound
 from callbridge.store import Database
 from callbridge.store.models import OutboxRow, SessionRow
 from callbridge.tasks import BackgroundTasks
@@ -41,15 +40,10 @@ def normalize_subscribe(names: Sequence[str]) -> list[str]:
     return result or ["All"]
 
 
-def jid_for(display_phone_number: str) -> str:
-    digits = "".join(ch for ch in display_phone_number if ch.isdigit())
-    return f"{digits}@s.whatsapp.net"
-
-
 class SessionService:
-    def __init__(self, db: Database, http: httpx.AsyncClient) -> None:
+    def __init__(self, db: Database, connector_for: Callable[[SessionRow], Connector]) -> None:
         self.db = db
-        self.http = http
+        self.connector_for = connector_for
         self._background = BackgroundTasks()
 
     async def create(self, name: str, token: str, os_name: str, cloud: dict[str, Any] | None) -> SessionRow:
@@ -124,26 +118,11 @@ class SessionService:
             await s.execute(delete(SessionRow).where(SessionRow.id == session_id))
             await s.commit()
 
-    def graph(self, row: SessionRow) -> GraphClient:
-        if not row.cloud:
-            raise InvalidRequest("this session has no Cloud credentials; create it with a Cloud object")
-        return GraphClient(CloudAccount.from_dict(row.cloud), self.http)
-
-    async def check_credentials(self, row: SessionRow) -> str:
-        """Ask the Graph API for the number's profile; returns the session's jid. Writes nothing."""
-        try:
-            profile = await self.graph(row).phone_number()
-        except GraphError as exc:
-            if exc.unreachable or exc.http_status >= 500:
-                raise UpstreamError(str(exc)) from exc
-            raise InvalidRequest(f"WhatsApp rejected the session's Cloud credentials: {exc}") from exc
-        return jid_for(str(profile.get("display_phone_number") or row.phone_number_id))
-
     async def connect(self, row: SessionRow, subscribe: Sequence[str], immediate: bool) -> SessionRow:
         events = normalize_subscribe(subscribe)
-        self.graph(row)  # refuses a session without credentials before anything changes
+        connector = self.connector_for(row)  # refuses a session without credentials before anything changes
         if not immediate:
-            jid = await self.check_credentials(row)
+            jid = await connector.identity()
             return await self.update(row.id, connected=True, logged_in=True, jid=jid, subscribe=events)
         row = await self.update(row.id, connected=True, subscribe=events)
         self._background.spawn(self._check_in_background(row))
@@ -151,7 +130,7 @@ class SessionService:
 
     async def _check_in_background(self, row: SessionRow) -> None:
         try:
-            jid = await self.check_credentials(row)
+            jid = await self.connector_for(row).identity()
         except Exception as exc:
             log.warning("credential check failed: %s", exc, extra={"session": row.name})
             await self.update(row.id, logged_in=False)

@@ -43,6 +43,10 @@ class Connector(abc.ABC):
         return [ready for event in self.parse(payload) for ready in self.deliveries.admit(event)]
 
     @abc.abstractmethod
+    async def identity(self) -> str:
+        """The number's WhatsApp id (``digits@s.whatsapp.net``), asked of WhatsApp: it proves the credentials."""
+
+    @abc.abstractmethod
     async def place_call(self, phone: str) -> PlacedCall:
         """Start a call to ``phone``; the answer arrives later as CallAnswered."""
 

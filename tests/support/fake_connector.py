@@ -64,6 +64,9 @@ class FakeConnector(Connector):
         self.legs.append(leg)
         return leg
 
+    async def identity(self) -> str:
+        return "15550100000@s.whatsapp.net"
+
     async def place_call(self, phone: str) -> PlacedCall:
         call_id = self.next_call_id or f"wacid.fake-{next(self._ids)}"
         self.next_call_id = None

@@ -7,14 +7,17 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
+import httpx
+
 from callbridge.connectors.base import Connector, PlacedCall
 from callbridge.connectors.cloud import intake
-from callbridge.connectors.cloud.graph import GraphClient, GraphError
+from callbridge.connectors.cloud.graph import CloudAccount, GraphClient, GraphError
 from callbridge.connectors.cloud.sdp import for_meta
 from callbridge.connectors.events import ConnectorEvent
-from callbridge.errors import Forbidden, TooManyRequests, UpstreamError
+from callbridge.errors import Forbidden, InvalidRequest, TooManyRequests, UpstreamError
 from callbridge.media.ice import IceSettings
 from callbridge.media.whatsapp_leg import WhatsAppLeg
+from callbridge.store.models import SessionRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +45,21 @@ class CloudConnector(Connector):
         super().__init__()
         self.graph = graph
         self.ice = ice
+
+    @classmethod
+    def for_session(cls, session: SessionRow, http: httpx.AsyncClient, ice: IceSettings) -> CloudConnector:
+        assert session.cloud is not None, "the registry makes Cloud connectors for Cloud sessions only"
+        return cls(GraphClient(CloudAccount.from_dict(session.cloud), http), ice)
+
+    async def identity(self) -> str:
+        try:
+            profile = await self.graph.phone_number()
+        except GraphError as exc:
+            if exc.unreachable or exc.http_status >= 500:
+                raise UpstreamError(str(exc)) from exc
+            raise InvalidRequest(f"WhatsApp rejected the session's Cloud credentials: {exc}") from exc
+        number = profile.display_phone_number or self.graph.account.phone_number_id
+        return "".join(ch for ch in number if ch.isdigit()) + "@s.whatsapp.net"
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
         return intake.signature_valid(self.graph.account.app_secret, body, headers)

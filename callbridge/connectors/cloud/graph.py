@@ -9,10 +9,16 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from callbridge.connectors.cloud.wire import CallsAnswer, GraphErrorBody, GraphErrorObject, MessagesAnswer
+from callbridge.connectors.cloud.wire import (
+    CallsAnswer,
+    GraphErrorBody,
+    GraphErrorObject,
+    MessagesAnswer,
+    NumberProfile,
+)
 
 log = logging.getLogger(__name__)
-Answer = TypeVar("Answer", CallsAnswer, MessagesAnswer)
+Answer = TypeVar("Answer", CallsAnswer, MessagesAnswer, NumberProfile)
 
 
 @dataclass(frozen=True)
@@ -99,9 +105,10 @@ class GraphClient:
             raise GraphError(response.status_code, "the Graph API answered with something other than JSON") from exc
         return body if isinstance(body, dict) else {}
 
-    async def phone_number(self) -> dict[str, Any]:
+    async def phone_number(self) -> NumberProfile:
         """The number's profile; a cheap way to check that the credentials work."""
-        return await self._request("GET", params={"fields": "display_phone_number,verified_name"})
+        body = await self._request("GET", params={"fields": "display_phone_number,verified_name"})
+        return _read(NumberProfile, body) or NumberProfile()
 
     async def connect(self, to: str, sdp: str, biz_opaque_callback_data: str | None = None) -> str:
         """Start a business-initiated call with our SDP offer; returns WhatsApp's call id (wacid)."""

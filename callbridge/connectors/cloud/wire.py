@@ -128,3 +128,10 @@ class MessagesAnswer(MetaModel):
     """``POST /{pnid}/messages``."""
 
     messages: list[Ref] = []
+
+
+class NumberProfile(MetaModel):
+    """``GET /{pnid}?fields=display_phone_number,verified_name``."""
+
+    display_phone_number: str | None = None
+    verified_name: str | None = None
