@@ -125,6 +125,11 @@ FORBIDDEN = {
     ),
     "callbridge.calls": ("callbridge.api", "callbridge.gateway", "callbridge.app", "fastapi", "starlette"),
     "callbridge.api": ("aiortc", "aioice"),
+    # The public testing kit drives the gateway and the emulator over HTTP only, as a user's CI would.
+    "callbridge.testing": tuple(
+        f"callbridge.{m}"
+        for m in ("api", "calls", "connectors", "emulator", "events", "media", "store", "sessions", "gateway", "app")
+    ),
     "callbridge.emulator": (
         "callbridge.api",
         "callbridge.calls",
