@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ from callbridge.connectors.cloud.wire import (
     Message,
     Metadata,
     WebhookCall,
+    WireError,
 )
 from callbridge.connectors.events import (
     CallAnswered,
@@ -41,6 +44,33 @@ def signature_valid(app_secret: str, body: bytes, headers: Mapping[str, str]) ->
     header = headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower())
     expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return header is not None and hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+MAX_DEPTH = 32  # Meta's deliveries nest 8 deep; a deeper body is not Meta's, and deep ones exhaust the parser
+
+
+def load(body: bytes) -> Any | None:
+    """The delivery's JSON, or None when it is not JSON or nests deeper than Meta ever does."""
+    if nesting_depth(body) > MAX_DEPTH:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deep arrays and objects nest, counted without parsing (strings, whose brackets do not count, removed)."""
+    brackets = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def phone_number_ids(payload: Any) -> set[str]:
@@ -106,7 +136,7 @@ def _call_event(call: WebhookCall, names: dict[str, str | None]) -> ConnectorEve
             call.id,
             (call.status or "COMPLETED").upper(),
             float(call.duration) if call.duration is not None and call.duration >= 0 else None,
-            tuple(CallError(e.code, e.message) for e in call.errors),
+            tuple(CallError(e.code, e.message) for e in _items(WireError, call.errors)),
         )
     log.info("call webhook event %r ignored", call.event, extra={"call": call.id})
     return None

@@ -4,13 +4,29 @@ fields we read. Webhook lists are validated item by item, so one odd item is ski
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class MetaModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+def _none_when_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        log.info("webhook field of an unexpected type skipped: %s", exc.errors()[0].get("msg"))
+        return None
+
+
+# A field we can do without: a value of the wrong type is dropped (logged), and the rest of the item still counts.
+Droppable = Annotated[T | None, WrapValidator(_none_when_invalid)]
 
 
 # ---- webhooks --------------------------------------------------------------------------------------------------
@@ -18,7 +34,7 @@ class MetaModel(BaseModel):
 
 class Metadata(MetaModel):
     phone_number_id: str | int
-    display_phone_number: str | None = None
+    display_phone_number: Droppable[str] = None
 
 
 class Change(MetaModel):
@@ -42,7 +58,7 @@ class Profile(MetaModel):
 
 class Contact(MetaModel):
     wa_id: str
-    profile: Profile | None = None
+    profile: Droppable[Profile] = None
 
 
 class CallSession(MetaModel):
@@ -62,12 +78,12 @@ class WebhookCall(MetaModel):
     id: str = Field(min_length=1)
     event: str
     from_: str | None = Field(None, alias="from")
-    to: str | None = None
-    direction: str | None = None
-    session: CallSession | None = None
-    status: str | None = None
-    duration: int | None = None
-    errors: list[WireError] = []
+    to: Droppable[str] = None
+    direction: Droppable[str] = None
+    session: Droppable[CallSession] = None
+    status: Droppable[str] = None
+    duration: Droppable[Annotated[int, Field(ge=0, le=10**7)]] = None  # seconds
+    errors: list[Any] = []  # WireError items, read one by one
 
 
 class CallStatus(MetaModel):
@@ -80,20 +96,20 @@ class CallStatus(MetaModel):
 
 class PermissionReplyBody(MetaModel):
     response: str = ""
-    is_permanent: bool | None = None
-    expiration_timestamp: int | None = None
-    response_source: str | None = None
+    is_permanent: Droppable[bool] = None
+    expiration_timestamp: Droppable[int] = None
+    response_source: Droppable[str] = None
 
 
 class Interactive(MetaModel):
     type: str
-    call_permission_reply: PermissionReplyBody | None = None
+    call_permission_reply: Droppable[PermissionReplyBody] = None
 
 
 class Message(MetaModel):
     from_: str = Field("", alias="from")
-    type: str | None = None
-    interactive: Interactive | None = None
+    type: Droppable[str] = None
+    interactive: Droppable[Interactive] = None
 
 
 # ---- Graph API answers -----------------------------------------------------------------------------------------
