@@ -7,6 +7,8 @@ from pathlib import Path, PurePosixPath
 from callbridge.errors import Conflict, InvalidRequest, NotFound
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".opus", ".ogg")
+MAX_NAME = 255  # bytes in one path component (NAME_MAX on Linux)
+MAX_PATH = 1024  # bytes in the whole relative path
 RECORDING_EXTENSIONS = (".wav",)
 
 
@@ -19,8 +21,13 @@ def confine(root: Path, relative: str, extensions: tuple[str, ...]) -> Path:
         raise InvalidRequest(f"{relative!r} leaves the files directory: use a path relative to it, without '..'")
     if pure.suffix.lower() not in extensions:
         raise InvalidRequest(f"{relative!r} must end in one of {', '.join(extensions)}")
+    if len(relative.encode()) > MAX_PATH or any(len(part.encode()) > MAX_NAME for part in pure.parts):
+        raise InvalidRequest(f"the path is too long: at most {MAX_NAME} bytes a name and {MAX_PATH} in all")
     base = root.resolve()
-    target = (base / pure).resolve()  # follows symlinks, so a link pointing outside is caught here
+    try:
+        target = (base / pure).resolve()  # follows symlinks, so a link pointing outside is caught here
+    except (OSError, RuntimeError) as exc:  # a symlink loop, say
+        raise InvalidRequest(f"{relative!r} cannot be resolved (a symlink loop?)") from exc
     if not target.is_relative_to(base):
         raise InvalidRequest(f"{relative!r} resolves outside the files directory")
     return target
@@ -37,5 +44,8 @@ def new_recording(root: Path, relative: str) -> Path:
     path = confine(root, relative, RECORDING_EXTENSIONS)
     if path.exists():
         raise Conflict(f"{relative!r} already exists; choose another Path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise InvalidRequest(f"{relative!r} cannot be created: a part of its directory is a file") from exc
     return path

@@ -4,6 +4,7 @@ replacement, a vanished browser, packet loss, and offers that must be refused.""
 from __future__ import annotations
 
 import asyncio
+import re
 from asyncio import to_thread
 
 import pytest
@@ -170,6 +171,10 @@ async def test_bad_offers_are_refused_and_the_call_is_unaffected(scene: Scene) -
     browser = PyBrowser()
     try:
         good = await browser.offer()
+
+        def without(attribute: str) -> str:
+            return "".join(line for line in good.splitlines(keepends=True) if not line.startswith(attribute))
+
         cases = [
             ({"callID": call_id, "type": "answer", "sdp": good}, 400, 'type must be "offer"'),
             ({"callID": call_id, "type": "offer"}, 400, "missing sdp"),
@@ -190,6 +195,22 @@ async def test_bad_offers_are_refused_and_the_call_is_unaffected(scene: Scene) -
                 "malformed SDP",
             ),
             ({"callID": call_id, "type": "offer", "sdp": good + "a=x" * 30000}, 400, "invalid sdp"),
+            ({"callID": call_id, "type": "offer", "sdp": without("a=fingerprint:")}, 400, "no a=fingerprint"),
+            ({"callID": call_id, "type": "offer", "sdp": without("a=setup:")}, 400, "no a=setup"),
+            (
+                {"callID": call_id, "type": "offer", "sdp": good.replace("a=setup:actpass", "a=setup:x")},
+                400,
+                "a=setup:x",
+            ),
+            (
+                {
+                    "callID": call_id,
+                    "type": "offer",
+                    "sdp": re.sub(r"a=fingerprint:sha-256 \S+", "a=fingerprint:x", good),
+                },
+                400,
+                "a=fingerprint is not",
+            ),
         ]
         for body, status, message in cases:
             r = await to_thread(post, "/call/webrtc/offer", token=scene.token, json=body)

@@ -106,11 +106,14 @@ def test_bad_audio_files_are_refused(scene: Scene, tmp_path: Path) -> None:
         ("missing.wav", 404, "no audio file"),
         ("corrupt.mp3", 400, "not a playable audio file"),
         ("", 400, "AudioFile"),
+        ("a" * 300 + ".mp3", 400, "too long"),
+        ("d/" * 600 + "a.mp3", 400, "at most 1024 characters"),
     ]
     for audio, status, message in cases:
         r = play(scene, call_id, audio)
         assert r.status_code == status, (audio, r.text)
         assert message in r.json()["error"], (audio, r.json())
+        assert str(root.resolve()) not in r.text  # the server's own paths are nobody's business
     assert play(scene, "wacid.unknown", "corrupt.mp3").status_code == 404
     assert scene.call_status(call_id).get("Playing") is None
     assert [e for e in scene.events(call_id, "CallState") if e["Event"].startswith("playback")] == []

@@ -138,6 +138,8 @@ def test_bad_recording_requests_write_nothing(scene: Scene, tmp_path: Path) -> N
         ({"Path": "linkdir/x.wav"}, 400, "resolves outside"),
         ({"Path": "notes.mp3"}, 400, "must end in one of .wav"),
         ({"Path": "taken.wav"}, 409, "already exists"),
+        ({"Path": "taken.wav/under.wav"}, 400, "a part of its directory is a file"),
+        ({"Path": "x" * 300 + ".wav"}, 400, "too long"),
         ({"SampleRate": 22050}, 400, "invalid SampleRate"),
         ({"Stereo": "sideways"}, 400, "invalid Stereo"),
     ]

@@ -38,10 +38,12 @@ class Track:
         try:
             for chunk in _decode(path):
                 samples += len(chunk)
-        except (av.FFmpegError, ValueError, IndexError) as exc:
-            raise InvalidRequest(f"{path.name} is not a playable audio file: {exc}") from exc
+        except av.FFmpegError as exc:  # its text names the file by its absolute path: say only what went wrong
+            raise InvalidRequest(f"{name} is not a playable audio file: {exc.strerror or type(exc).__name__}") from exc
+        except (ValueError, IndexError) as exc:
+            raise InvalidRequest(f"{name} is not a playable audio file: {exc}") from exc
         if samples == 0:
-            raise InvalidRequest(f"{path.name} has no audio")
+            raise InvalidRequest(f"{name} has no audio")
         return cls(path, name, round(samples / RATE, 3))
 
     def read(self) -> np.ndarray | None:
