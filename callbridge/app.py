@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
-from callbridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from callbridge.api.middleware import install_middleware
 from callbridge.api.routes import admin, calls, events, health, media, sessions, webhook, webrtc, whatsapp
 from callbridge.config import Settings
 from callbridge.gateway import Gateway
@@ -58,6 +58,5 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     async def softphone() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html")
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    install_middleware(app, settings)
     return app

@@ -35,6 +35,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from callbridge.api.server import server_config
     from callbridge.app import create_app
 
     settings = _settings(args)
@@ -45,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         where = settings.data_dir / "admin_token"
         print(f"Generated the admin token (stored in {where}):\n  {admin_token}", flush=True)
     app = create_app(settings, admin_token)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.Server(server_config(app, settings, settings.host, settings.port)).run()
     return 0
 
 

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(False, description="log one JSON object per line")
     max_body_bytes: int = Field(256 * 1024, description="largest request body accepted (413 above it)")
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a client has to send a request's headers before its connection is closed"
+    )
+    body_timeout: float = Field(30.0, gt=0, description="seconds a client has to send a request's body (408 after)")
+    max_connections_per_client: int = Field(
+        256, ge=0, description="open connections one client address may hold (0: no limit)"
+    )
+    proxy_addresses: str = Field(
+        "127.0.0.1,::1",
+        description="comma list of addresses (a reverse proxy) whose connections the per-client limit ignores",
+    )
 
     webhook_timeout: float = Field(10.0, description="seconds to wait for the app's webhook to answer")
     webhook_retry_base: float = Field(1.0, description="first retry delay in seconds (doubles per attempt)")

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from callbridge.api.server import server_config
 from callbridge.app import create_app
 from callbridge.config import Settings
 from callbridge.emulator.app import EmulatorSettings, create_emulator_app
@@ -101,7 +102,9 @@ def print_guide(gateway_url: str, emulator_url: str, token: str) -> None:
 
 
 async def run_demo(settings: Settings, admin_token: str) -> None:
-    gateway = _server(create_app(settings, admin_token), settings.host, settings.port)
+    if "webhook_allow_private" not in settings.model_fields_set:  # the demo's apps run on this machine
+        settings = settings.model_copy(update={"webhook_allow_private": True})
+    gateway = uvicorn.Server(server_config(create_app(settings, admin_token), settings, settings.host, settings.port))
     emulator_settings = EmulatorSettings(
         host=settings.emulator_host, port=settings.emulator_port, files_dir=settings.files_dir
     )

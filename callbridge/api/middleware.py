@@ -1,17 +1,29 @@
-"""ASGI middleware: request ids with an access log, and the request-body size limit."""
+"""ASGI middleware: request ids with an access log, a bug's 500 that keeps the connection, and the request
+body's size and time limits."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 import uuid
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callbridge.config import Settings
 from callbridge.logs import request_id
 
+log = logging.getLogger(__name__)
+
+
+def install_middleware(app: Starlette, settings: Settings) -> None:
+    """The gateway's middleware, outermost last: request ids around everything, then the 500 of last resort."""
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(RequestIdMiddleware)
 access_log = logging.getLogger("callbridge.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -54,12 +66,41 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies larger than ``max_bytes`` with 413, whether or not Content-Length is sent."""
+class UnexpectedErrorMiddleware:
+    """A bug's exception becomes a 500 in WaGo's envelope, logged once. Starlette's own handler answers too, but
+    then re-raises, and uvicorn drops the keep-alive connection: the client's next request would fail."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # half a response went out: only closing the connection can tell the client
+            await _send_json(send, 500, "internal error")
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies larger than ``max_bytes`` with 413, whether or not Content-Length is sent, and bodies not
+    received within ``timeout`` seconds with 408 (a client trickling its body must not hold a request forever)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -67,24 +108,19 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._too_large(send)
             return
-        # Bodies here are small (JSON, SDP), so buffering them whole is cheap and keeps the check exact.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(receive)
+        except TimeoutError:
+            await _send_json(send, 408, f"the request body did not arrive within {self.timeout:g} seconds")
+            return
+        except _TooLarge:
+            await self._too_large(send)
+            return
+        if body is None:
+            return  # the client went away
         delivered = False
 
         async def replay() -> Message:
@@ -96,15 +132,33 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        payload = json.dumps(
-            {"code": 413, "error": f"request body larger than {self.max_bytes} bytes", "success": False}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    async def _read(self, receive: Receive) -> bytes | None:
+        # Bodies here are small (JSON, SDP), so buffering them whole is cheap and keeps the check exact.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _too_large(self, send: Send) -> None:
+        await _send_json(send, 413, f"request body larger than {self.max_bytes} bytes")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Send, status: int, error: str) -> None:
+    """An error in WaGo's envelope, written at the ASGI level (below FastAPI's handlers)."""
+    payload = json.dumps({"code": status, "error": error, "success": False}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
