@@ -1,4 +1,4 @@
-"""The ``callbridge`` command: serve | demo | emulator | token."""
+"""The ``callbridge`` command: serve | demo | emulator | token | secrets."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _database_ready(settings: Settings) -> bool:
+    """Migrate and check the secret key before serving: a wrong key is one line on stderr, not a traceback."""
+    from callbridge.secret_keys import explain, open_database
+    from callbridge.store.secrets import SecretKeyError
+
+    try:
+        asyncio.run(open_database(settings))
+    except SecretKeyError as exc:
+        print(f"error: {explain(settings, exc)}", file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -41,6 +54,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     setup_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()
+    if not _database_ready(settings):
+        return 2
     admin_token, generated = settings.load_or_create_admin_token()
     if generated:
         where = settings.data_dir / "admin_token"
@@ -71,7 +86,7 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> str:
             }
         ).model_dump()
     token = args.token or secrets.token_urlsafe(24)
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), settings.secret_box())
     try:
         await db.migrate()
         async with httpx.AsyncClient(trust_env=False) as http:
@@ -86,6 +101,8 @@ def _token(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from callbridge.errors import GatewayError
+    from callbridge.secret_keys import explain
+    from callbridge.store.secrets import SecretKeyError
 
     settings = _settings(args)
     setup_logging("WARNING")
@@ -95,6 +112,9 @@ def _token(args: argparse.Namespace) -> int:
     except (GatewayError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except SecretKeyError as exc:
+        print(f"error: {explain(settings, exc)}", file=sys.stderr)
+        return 2
     print(token)
     return 0
 
@@ -131,11 +151,35 @@ def _demo(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={k: v for k, v in defaults.items() if k not in settings.model_fields_set})
     setup_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()
+    if not _database_ready(settings):
+        return 2
     admin_token, generated = settings.load_or_create_admin_token()
     if generated:
         print(f"Generated the admin token (stored in {settings.data_dir / 'admin_token'}):\n  {admin_token}")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(settings, admin_token))
+    return 0
+
+
+def _secrets_rotate(args: argparse.Namespace) -> int:
+    from callbridge.secret_keys import explain, rotate
+    from callbridge.store.secrets import SecretKeyError
+
+    settings = _settings(args)
+    setup_logging("WARNING")
+    settings.ensure_dirs()
+    try:
+        print(asyncio.run(rotate(settings)))
+    except SecretKeyError as exc:
+        print(f"error: {explain(settings, exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _secrets_new_key(_: argparse.Namespace) -> int:
+    from callbridge.store.secrets import SecretBox
+
+    print(SecretBox.new_key())
     return 0
 
 
@@ -169,8 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--app-secret", help="Meta app secret (checks webhook signatures)")
     create.add_argument("--verify-token", help="webhook verify token")
     create.add_argument("--graph-url", help="Graph API base URL")
-    _add_settings_flags(create, ("data_dir", "database_url"))
+    _add_settings_flags(create, ("data_dir", "database_url", "secret_key"))
     create.set_defaults(run=_token)
+
+    keys = commands.add_parser("secrets", help="manage the key that encrypts the secrets in the database")
+    keys_commands = keys.add_subparsers(dest="secrets_command", required=True)
+    rotate = keys_commands.add_parser(
+        "rotate", help="re-encrypt every secret with a new key, then forget the old one (stop the gateway first)"
+    )
+    _add_settings_flags(rotate, ("data_dir", "database_url", "secret_key"))
+    rotate.set_defaults(run=_secrets_rotate)
+    new_key = keys_commands.add_parser("new-key", help="print a new key, for CALLBRIDGE_SECRET_KEY")
+    new_key.set_defaults(run=_secrets_new_key)
     return parser
 
 

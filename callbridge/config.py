@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from callbridge.store.secrets import SecretBox
+
 ADMIN_TOKEN_FILE = "admin_token"
 CALL_TOKEN_KEY_FILE = "call_token_key"
+SECRET_KEY_FILE = "secret_key"
 
 
 class Settings(BaseSettings):
@@ -22,6 +28,11 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("./data"), description="database file and generated secrets")
     files_dir: Path = Field(Path("./files"), description="root for AudioFile and recording Path")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s) encrypting the secrets in the database, comma-separated: the first encrypts, "
+        "all decrypt; generated on first start and stored in the data dir when unset",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; SQLite in the data dir when unset (postgresql+asyncpg://...)"
     )
@@ -78,7 +89,11 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'callbridge.db').resolve()}"
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The data dir holds the database and every generated secret: owner-only, older ones tightened too.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.data_dir.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):  # a directory we do not own: its owner chose its mode
+                self.data_dir.chmod(0o700)
         self.files_dir.mkdir(parents=True, exist_ok=True)
 
     def load_or_create_admin_token(self) -> tuple[str, bool]:
@@ -91,12 +106,27 @@ class Settings(BaseSettings):
         """The key that signs call-scoped browser tokens; generated once, kept in the data dir."""
         return self._secret_file(CALL_TOKEN_KEY_FILE)[0]
 
+    def secret_box(self) -> SecretBox:
+        """The keys that encrypt the database's secrets: ``secret_key``, else the data dir's key file (made once)."""
+        from callbridge.store import key_file  # not at the top: the CLI's light commands skip the database code
+        from callbridge.store.secrets import SecretBox
+
+        if self.secret_key is not None:
+            return SecretBox(key_file.split_keys(self.secret_key.get_secret_value()))
+        return SecretBox(key_file.load_or_create(self.secret_key_file())[0])
+
+    def secret_key_file(self) -> Path:
+        return self.data_dir / SECRET_KEY_FILE
+
     def _secret_file(self, name: str) -> tuple[str, bool]:
         path = self.data_dir / name
         if path.exists():
+            if path.stat().st_mode & 0o077:  # written by an older version: tighten it
+                with contextlib.suppress(PermissionError):
+                    path.chmod(0o600)
             return path.read_text().strip(), False
         secret = secrets.token_urlsafe(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secret + "\n")
         return secret, True

@@ -35,7 +35,7 @@ class Gateway:
     def __init__(self, settings: Settings, admin_token: str) -> None:
         self.settings = settings
         self.admin_token = admin_token
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(settings.resolved_database_url(), settings.secret_box())
         # trust_env=False: never route Graph or webhook traffic through a proxy picked up from the environment.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), trust_env=False, follow_redirects=False)
         self.ice = IceSettings.parse(

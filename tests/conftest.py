@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from callbridge.testing import Emulator, Gateway, Scene, WebhookReceiver
-from tests.support.database import fresh_database
+from tests.support.database import SECRET_KEY, fresh_database
 from tests.support.graph import GraphStandIn
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -15,8 +15,9 @@ LOG_LEVEL = "DEBUG"  # the processes' logs are what a failed test is read with
 
 
 def new_gateway(workdir: Path, database_url: str, **settings: Any) -> Gateway:
-    """A gateway with the tests' admin token and debug logs (not started)."""
-    return Gateway(workdir, database_url, admin_token=ADMIN_TOKEN, **{"log_level": LOG_LEVEL, **settings})
+    """A gateway with the tests' admin token, secret key and debug logs (not started)."""
+    defaults = {"log_level": LOG_LEVEL, "secret_key": SECRET_KEY}
+    return Gateway(workdir, database_url, admin_token=ADMIN_TOKEN, **{**defaults, **settings})
 
 
 @pytest.fixture

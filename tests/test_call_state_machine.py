@@ -29,7 +29,7 @@ from callbridge.connectors.events import (
 from callbridge.errors import Conflict, NotFound
 from callbridge.events.outbox import Outbox
 from callbridge.media.whatsapp_leg import MEDIA_FAILED
-from callbridge.store import Database
+from callbridge.store import Database, SecretBox
 from callbridge.store.models import Base, CallRow, OutboxRow, SessionRow
 from tests.support.fake_connector import LOOPBACK, FakeConnector
 
@@ -70,7 +70,7 @@ def _news(event: ConnectorEvent) -> CallNews:
 
 @pytest.fixture
 async def machine(tmp_path: Path) -> AsyncIterator[Machine]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", SecretBox.generate())
     async with db.engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     session = SessionRow(

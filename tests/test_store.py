@@ -14,13 +14,14 @@ from callbridge.events.outbox import Outbox
 from callbridge.sessions import token_digest
 from callbridge.store import Database
 from callbridge.store.models import Base, CallRow, OutboxRow, SessionRow
+from tests.support.database import secret_box
 
 pytestmark = pytest.mark.store
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
+    database = Database(database_url, secret_box())
     await database.migrate()
     yield database
     await database.close()
@@ -36,7 +37,7 @@ async def test_migrating_again_is_a_no_op(db: Database) -> None:
     await db.migrate()
     async with db.engine.connect() as conn:
         head = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
-    assert head == "0001"
+    assert head == "0002"
 
 
 async def test_datetimes_come_back_aware_and_in_utc(db: Database) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from callbridge.store.encrypted import EncryptedJSON, EncryptedText
 from callbridge.store.types import UTCDateTime, utcnow
 
 
@@ -16,24 +17,28 @@ class Base(DeclarativeBase):
 
 
 class SessionRow(Base):
-    """One WhatsApp Business number on the Cloud API, addressed by its session token."""
+    """One WhatsApp Business number on the Cloud API, addressed by its session token.
+
+    The token, the Cloud credentials and the webhook secret are encrypted at rest (the ``*_encrypted`` columns);
+    the token is found by its digest, and kept (encrypted) only because WaGo's webhook form sends it back.
+    """
 
     __tablename__ = "sessions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    token: Mapped[str] = mapped_column(String(200), unique=True)
+    token: Mapped[str] = mapped_column("token_encrypted", EncryptedText)
     # Looked up by digest so that finding a session by token leaks no timing about the token itself.
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     os_name: Mapped[str] = mapped_column(String(100), default="")
-    cloud: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    cloud: Mapped[dict[str, Any] | None] = mapped_column("cloud_encrypted", EncryptedJSON, nullable=True)
     phone_number_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     logged_in: Mapped[bool] = mapped_column(Boolean, default=False)
     jid: Mapped[str | None] = mapped_column(String(100), nullable=True)
     subscribe: Mapped[list[str]] = mapped_column(JSON, default=list)
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    webhook_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column("webhook_secret_encrypted", EncryptedText, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -12,7 +12,16 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from callbridge.store import SecretBox
+
 POSTGRES_URL = os.environ.get("CALLBRIDGE_TEST_DATABASE_URL")
+# The key the tests' gateways encrypt their secrets with: one for all, because several gateways (and the test
+# process itself, tests/support/outbox.py) may open the same database.
+SECRET_KEY = "jbzoELazeoDE5YfndwusXMeV4rdBUtGTtT9epH2lSVE="
+
+
+def secret_box() -> SecretBox:
+    return SecretBox([SECRET_KEY])
 
 
 async def _admin(url: str, statement: str) -> None:

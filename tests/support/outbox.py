@@ -9,14 +9,15 @@ from sqlalchemy import select
 
 from callbridge.events.outbox import Outbox
 from callbridge.sessions import token_digest
-from callbridge.store import Database
+from callbridge.store import Database, SecretBox
 from callbridge.store.models import SessionRow
+from tests.support.database import secret_box
 
 Event = tuple[str, dict[str, Any], str | None]  # (type, event, call id)
 
 
-async def _enqueue(database_url: str, token: str, events: list[Event]) -> list[str]:
-    db = Database(database_url)
+async def _enqueue(database_url: str, token: str, events: list[Event], box: SecretBox | None) -> list[str]:
+    db = Database(database_url, box or secret_box())
     try:
         async with db.session() as s:
             session = await s.scalar(select(SessionRow).where(SessionRow.token_digest == token_digest(token)))
@@ -29,9 +30,10 @@ async def _enqueue(database_url: str, token: str, events: list[Event]) -> list[s
         await db.close()
 
 
-def enqueue(database_url: str, token: str, events: list[Event]) -> list[str]:
-    """Stage events in one transaction, as the gateway does; returns their EventIDs ('' if not queued)."""
-    return asyncio.run(_enqueue(database_url, token, events))
+def enqueue(database_url: str, token: str, events: list[Event], box: SecretBox | None = None) -> list[str]:
+    """Stage events in one transaction, as the gateway does; returns their EventIDs ('' if not queued).
+    ``box`` holds the gateway's secret key (the tests' shared one by default)."""
+    return asyncio.run(_enqueue(database_url, token, events, box))
 
 
 def call_events(call_id: str, count: int) -> list[Event]:
