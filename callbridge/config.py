@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     webhook_give_up_after: float = Field(
         86400.0, description="age in seconds after which an undelivered event is marked dead"
     )
+    webhook_concurrency: int = Field(
+        4, ge=1, description="deliveries in flight at once to one webhook URL (events of one call go one at a time)"
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="allow webhooks to private and loopback addresses (link-local and cloud metadata never are)",
+    )
 
     ring_timeout: float = Field(
         45.0, description="seconds an incoming call may ring before the gateway rejects it (Meta allows 30-60)"

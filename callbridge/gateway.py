@@ -50,11 +50,12 @@ class Gateway:
         self.sessions = SessionService(self.db, self.connectors.for_session)
         self.dispatcher = Dispatcher(
             self.db,
-            self.http,
             timeout=settings.webhook_timeout,
             retry_base=settings.webhook_retry_base,
             retry_cap=settings.webhook_retry_cap,
             give_up_after=settings.webhook_give_up_after,
+            allow_private=settings.webhook_allow_private,
+            per_destination=settings.webhook_concurrency,
         )
         self.outbox = Outbox(self.dispatcher.notify)
         self.outbox_admin = OutboxAdmin(self.db, self.dispatcher.notify)

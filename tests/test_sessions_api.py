@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.support.gateway import GatewayProcess
@@ -304,6 +306,28 @@ def test_webhook_settings(gateway: GatewayProcess, graph: GraphStandIn) -> None:
 
     r = gateway.post("/webhook", token=token, json={"WebhookURL": ""})
     assert r.json()["data"]["webhook"] == ""
+
+
+def test_webhooks_to_metadata_addresses_are_refused_and_private_ones_need_the_setting(
+    start_gateway: Callable[..., GatewayProcess], graph: GraphStandIn
+) -> None:
+    allowing = start_gateway()  # the testing kit allows private addresses, as the demo does
+    refusing = start_gateway(webhook_allow_private=False)  # the default
+    token = create_session(allowing, graph)  # one database: the same session on both
+
+    def set_url(gw: GatewayProcess, url: str) -> dict:
+        return gw.post("/webhook", token=token, json={"WebhookURL": url}).json()
+
+    for gw in (allowing, refusing):
+        for url in ("http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/hook"):
+            r = set_url(gw, url)
+            assert r["code"] == 400 and "link-local or cloud metadata address, never allowed" in r["error"], r
+    for url in ("http://10.0.0.1/hook", "http://127.0.0.1:9/hook", "http://localhost:9/hook"):
+        r = set_url(refusing, url)
+        assert r["code"] == 400 and "set CALLBRIDGE_WEBHOOK_ALLOW_PRIVATE=true" in r["error"], r
+        assert set_url(allowing, url)["data"]["webhook"] == url
+    assert set_url(refusing, "https://93.184.216.34/hook")["code"] == 200  # set only: nothing is sent here
+    assert refusing.get("/webhook", token=token).json()["data"]["webhook"] == "https://93.184.216.34/hook"
 
 
 def test_docs_list_every_route(shared_gateway: GatewayProcess) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -169,3 +170,51 @@ def test_deleting_a_session_drops_its_undelivered_events(
     wait_until(lambda: receiver.deliveries, what="a first attempt")
     assert gw.post("/session/delete", admin=True, headers={"token": token}).status_code == 200
     assert outbox(gw, "pending") == []
+
+
+def test_a_url_that_now_resolves_to_a_refused_address_gets_nothing(
+    start_gateway, database_url: str, graph: GraphStandIn, receiver: Receiver
+) -> None:
+    # Accepted where private addresses were allowed; the gateway that delivers refuses them, so it must look at
+    # what the name resolves to at delivery (as after a DNS change) and send nothing there.
+    allowing = start_gateway()
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    token = connected_session(allowing, graph, url, SECRET)
+    allowing.stop()
+    gw = start_gateway(webhook_allow_private=False, **FAST_RETRIES)
+    enqueue(database_url, token, call_events("c1", 1))
+    [event] = wait_until(lambda: [e for e in outbox(gw, "pending") if e["Attempts"] >= 2], what="refused attempts")
+    assert event["LastError"].startswith("refused: localhost resolves to 127.0.0.1, a private or loopback address")
+    assert receiver.deliveries == []
+
+
+SLOW_ANSWER = 6.0  # seconds the slow app takes to answer each delivery
+
+
+def test_a_slow_app_delays_only_itself(
+    start_gateway, database_url: str, graph: GraphStandIn, receiver: Receiver
+) -> None:
+    gw = start_gateway(webhook_timeout=SLOW_ANSWER * 3)
+    with Receiver(delay=SLOW_ANSWER) as slow:
+        fast_token = connected_session(gw, graph, receiver.url, SECRET)
+        slow_token = connected_session(gw, graph, slow.url, SECRET, name="slow", token="slow", phone_number_id="2")
+        # Five calls for the slow app (one more than may be in flight to it), two for the fast one.
+        slow_calls = ("s1", "s2", "s3", "s4", "s5")
+        enqueue(database_url, slow_token, call_events("s1", 2) + [e for c in slow_calls[1:] for e in call_events(c, 1)])
+        enqueue(database_url, fast_token, call_events("f1", 5) + call_events("f2", 5))
+        wait_until(lambda: slow.holding, what="the slow app to get its first deliveries")
+        held_at = time.monotonic()
+
+        # Each fast call's five events go one after the other, all while the slow app holds its first requests.
+        wait_until(lambda: len(receiver.accepted()) == 10 or slow.deliveries, timeout=2 * SLOW_ANSWER, what="either")
+        fast_took = time.monotonic() - held_at
+        assert len(receiver.accepted()) == 10 and slow.deliveries == [], (fast_took, len(receiver.accepted()))
+        assert slow.holding == 4  # the bound per destination: the fifth call waits for a free slot
+
+        # The slow app gets everything too, in order per call, never more than the bound at once.
+        wait_until(accepted_count(slow, 6), timeout=4 * SLOW_ANSWER, what="the slow app's six events")
+        assert slow.most_held == 4
+        for app, calls in ((receiver, ("f1", "f2")), (slow, slow_calls)):
+            for call in calls:
+                got = [d.event["Seq"] for d in app.accepted() if d.event["CallID"] == call]
+                assert got == list(range(1, len(got) + 1)) and got, (call, got)

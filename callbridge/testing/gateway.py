@@ -19,7 +19,8 @@ class Gateway(ServerProcess):
 
     ``settings`` are the gateway's settings by name, passed as their CALLBRIDGE_* variables:
     ``Gateway(tmp, ice_hosts="127.0.0.1", ring_timeout=4)``. Media between local processes needs
-    ``ice_hosts="127.0.0.1"``. Without ``database_url`` the gateway uses SQLite in its data dir."""
+    ``ice_hosts="127.0.0.1"``. Without ``database_url`` the gateway uses SQLite in its data dir. Webhooks to
+    loopback and private addresses are allowed (``webhook_allow_private=False`` to refuse them, as by default)."""
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class Gateway(ServerProcess):
         values: dict[str, Any] = {
             "data_dir": workdir / "data",
             "files_dir": workdir / "files",
+            "webhook_allow_private": True,  # receivers are on 127.0.0.1; a test of the refusal sets it False
             **({"database_url": database_url} if database_url else {}),
             **settings,
             "host": "127.0.0.1",  # the kit's, whatever settings say: the URL below must be right

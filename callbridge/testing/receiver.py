@@ -1,5 +1,5 @@
-"""Your app's end of the gateway's webhooks: an HTTP server that records every delivery, and can fail or go
-away on demand to exercise the gateway's retries."""
+"""Your app's end of the gateway's webhooks: an HTTP server that records every delivery, and can fail, answer
+slowly or go away on demand to exercise the gateway's retries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -43,14 +44,18 @@ class Delivery:
 
 @dataclass
 class WebhookReceiver:
-    """Answers ``status`` to every delivery (change it at any time); ``deliveries`` holds every request,
-    :meth:`accepted` the unique events answered 2xx. A context manager: started on entry, stopped on exit."""
+    """Answers ``status`` to every delivery, after ``delay`` seconds (a slow app; change either at any time);
+    ``deliveries`` holds every request answered, :meth:`accepted` the unique events answered 2xx, :attr:`holding`
+    the requests waiting out the delay. A context manager: started on entry, stopped on exit."""
 
     status: int = 200
+    delay: float = 0.0
     port: int = field(default_factory=free_port)
     deliveries: list[Delivery] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _holding: int = 0
+    _most_held: int = 0
 
     @property
     def url(self) -> str:
@@ -73,6 +78,12 @@ class WebhookReceiver:
                 form = parse_qs(body.decode())
                 data = json.loads(form["jsonData"][0])
                 with receiver._lock:
+                    receiver._holding += 1
+                    receiver._most_held = max(receiver._most_held, receiver._holding)
+                    delay = receiver.delay
+                time.sleep(delay)
+                with receiver._lock:
+                    receiver._holding -= 1
                     status = receiver.status
                     headers = dict(self.headers.items())
                     delivery = Delivery(headers, body, form["token"][0], data["type"], data["event"], status)
@@ -92,6 +103,18 @@ class WebhookReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    @property
+    def holding(self) -> int:
+        """Requests received and not answered yet (waiting out ``delay``)."""
+        with self._lock:
+            return self._holding
+
+    @property
+    def most_held(self) -> int:
+        """The most requests held at once so far: how many the gateway had in flight to this app."""
+        with self._lock:
+            return self._most_held
 
     def accepted(self) -> list[Delivery]:
         """Deliveries answered with 2xx, de-duplicated by EventID as a receiver should."""
