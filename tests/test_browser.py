@@ -1,5 +1,6 @@
 """A real browser: Debian's Chromium with a 660 Hz microphone, on the softphone page through TURN, joined to a
-WhatsApp call with a call token. Audio is checked on both sides, by FFT and by a WebAudio AnalyserNode."""
+WhatsApp call with a call token. Audio is checked on both sides, by FFT and by a WebAudio AnalyserNode; tokens
+are checked to stay out of every URL the page uses."""
 
 from __future__ import annotations
 
@@ -63,9 +64,13 @@ def test_softphone_in_chromium_speaks_and_listens_through_turn(
                 else None
             ),
         )
+        # Every request the page makes: its URL and the Referer it carries (both end up in proxies' logs).
+        requests: list[tuple[str, str]] = []
+        page.on("request", lambda request: requests.append((request.url, request.headers.get("referer", ""))))
         page.goto(f"{gateway.url}/?token={scene.token}&relay=1&raw=1")
         row = page.locator(f'li[data-call-id="{call_id}"]')
-        expect(row).to_contain_text(wa_id)
+        expect(row).to_contain_text(wa_id)  # the calls came on the page's event stream
+        assert page.url == f"{gateway.url}/?relay=1&raw=1"  # the token was read, then dropped from the address bar
         row.get_by_role("button", name="Join audio").click()
         expect(page.locator("#audio-state")).to_have_text("connected", timeout=15000)
 
@@ -94,3 +99,11 @@ def test_softphone_in_chromium_speaks_and_listens_through_turn(
         page.locator("#hangup").click()
         scene.wait_event(call_id, "CallTerminate")
         expect(page.locator("#audio-panel")).to_be_hidden(timeout=10000)
+        expect(row).to_have_count(0)  # the session's stream told the list the call ended
+
+        # No request after the first load had a token in its URL or Referer (event streams send it in a header).
+        assert requests[0][0].startswith(f"{gateway.url}/?token=")  # the address typed in
+        streams = [url for url, _ in requests if "/call/events" in url]
+        assert len(streams) >= 4, streams  # the page's and the SDK's, before and after the reload
+        leaked = [(url, referer) for url, referer in requests[1:] if "token=" in url or "token=" in referer]
+        assert leaked == []

@@ -1,10 +1,19 @@
 // The softphone page: live calls, dialling, answering, and the browser's audio through the SDK.
 // It holds the session token (it is the operator's console); the audio itself joins with a call token.
-import { CallbridgeCall } from "/sdk/callbridge.js";
+import { CallbridgeCall, EventStream } from "/sdk/callbridge.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-if (params.get("token")) localStorage.setItem("callbridge.token", params.get("token"));
+const fragment = new URLSearchParams(location.hash.slice(1)); // #token= never reaches a server at all
+if (params.has("token") || fragment.has("token")) {
+  // Read once, then out of the address bar (so out of history and bookmarks too); it lives in storage.
+  const token = params.get("token") || fragment.get("token");
+  if (token) localStorage.setItem("callbridge.token", token);
+  params.delete("token");
+  fragment.delete("token");
+  const [query, hash] = [params.toString(), fragment.toString()];
+  history.replaceState(history.state, "", `${location.pathname}${query ? `?${query}` : ""}${hash ? `#${hash}` : ""}`);
+}
 const relayOnly = params.get("relay") === "1"; // force TURN relays, as behind a strict NAT
 const rawAudio = params.get("raw") === "1"; // no echo cancellation etc. (test tones, music)
 
@@ -98,7 +107,7 @@ function update(call) {
 function watchCalls() {
   page.stream?.close();
   if (!page.token) return render();
-  const stream = new EventSource(`/call/events?token=${encodeURIComponent(page.token)}`);
+  const stream = new EventStream("/call/events", { token: page.token }); // in a header, not the URL
   page.stream = stream;
   stream.addEventListener("calls", (e) => {
     page.calls = new Map(JSON.parse(e.data).map((c) => [c.CallID, c]));
@@ -107,8 +116,9 @@ function watchCalls() {
   for (const name of ["CallOffer", "CallAccept", "CallTerminate", "CallState"]) {
     stream.addEventListener(name, (e) => update(JSON.parse(e.data)));
   }
-  stream.onerror = () => notice("Event stream interrupted; reconnecting…");
-  stream.onopen = () => notice("");
+  stream.addEventListener("error", () =>
+    notice(stream.closed ? "The session token was refused." : "Event stream interrupted; reconnecting…"));
+  stream.addEventListener("open", () => notice(""));
 }
 
 const dbToMeter = (db) => (db == null ? 0 : Math.max(0, Math.min(1, Math.pow(10, db / 20) * 2)));

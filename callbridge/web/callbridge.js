@@ -6,7 +6,12 @@
 //   await call.join();
 //
 // `token` should be a call token minted by your server (POST /call/webrtc/token): it is good for this call's
-// audio and events only, so the session token never reaches the browser. No dependencies; an ES module.
+// audio and events only, so the session token never reaches the browser. Tokens go in headers, never in URLs.
+// No dependencies (event-stream.js beside it is part of it); an ES module.
+
+import { EventStream } from "./event-stream.js";
+
+export { EventStream };
 
 export class CallbridgeError extends Error {
   // code: "insecure-origin" | "microphone-denied" | "no-microphone" | "ice-failed" | "http" | "ended"
@@ -208,10 +213,9 @@ export class CallbridgeCall extends EventTarget {
   }
 
   _watchEvents() {
-    if (!globalThis.EventSource) return;
-    const url = `${this.baseUrl}/call/events?CallID=${encodeURIComponent(this.callId)}` +
-      `&token=${encodeURIComponent(this.token)}`;
-    const events = new EventSource(url);
+    if (!globalThis.TextDecoderStream) return;
+    const url = `${this.baseUrl}/call/events?CallID=${encodeURIComponent(this.callId)}`;
+    const events = new EventStream(url, { token: this.token });
     this._events = events;
     const forward = (name) => events.addEventListener(name, (e) => this._emit(name, JSON.parse(e.data)));
     ["call", "CallState", "CallAccept", "CallTerminate", "levels", "progress"].forEach(forward);
