@@ -18,6 +18,7 @@ from callbridge.calls.model import CallSnapshot
 from callbridge.media.events import (
     BrowserConnected,
     BrowserGone,
+    KeyPressed,
     MediaEvent,
     MediaStatus,
     MediaWarning,
@@ -65,6 +66,14 @@ def event_view(event: AppEvent) -> tuple[str, Wire]:
         return "CallTerminate", {**call_view(event.call), "Reason": event.reason}
     if isinstance(event, CallStateChanged):
         return "CallState", {**call_view(event.call), "Event": event.state}
+    if isinstance(event, CallMediaChanged) and isinstance(event.event, KeyPressed):
+        key = event.event
+        return "CallDTMF", {
+            "CallID": event.call.id,
+            "Phone": event.call.phone,
+            "Digit": key.digit,
+            "Duration": key.duration_ms,
+        }
     if isinstance(event, CallMediaChanged):
         name, details = media_event_view(event.event)
         return "CallState", {**call_view(event.call), "Event": name, **details}
@@ -90,6 +99,8 @@ def media_event_view(event: MediaEvent) -> tuple[str, Wire]:
         return "recording_finished", {**_recording(event.recording), "Seconds": event.seconds}
     if isinstance(event, MediaWarning):
         return "media_warning", {"Detail": event.detail}
+    if isinstance(event, KeyPressed):  # its own event type (CallDTMF); named here for completeness
+        return "dtmf", {"Digit": event.digit, "Duration": event.duration_ms}
     assert_never(event)
 
 

@@ -17,6 +17,7 @@ EVENT_CLASS_OF = {
     "CallTerminate": "Call",
     "CallState": "Call",
     "CallPermission": "Call",
+    "CallDTMF": "Call",
 }
 
 

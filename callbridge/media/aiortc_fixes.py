@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import aiortc.codecs
 import aiortc.rtp
 import numpy as np
 from av import AudioFrame
+
+from callbridge.media.dtmf import TELEPHONE_EVENT
 
 
 def compute_audio_level_dbov(frame: AudioFrame) -> int:
@@ -26,3 +29,8 @@ def compute_audio_level_dbov(frame: AudioFrame) -> int:
 
 def install() -> None:
     aiortc.rtp.compute_audio_level_dbov = compute_audio_level_dbov
+    # aiortc knows no telephone-event, so it would leave it out of answers and drop the far end's key presses
+    # as packets of an unknown payload type. Listed after the audio codecs, it is never chosen to send audio.
+    audio = aiortc.codecs.CODECS["audio"]
+    if not any(codec.mimeType.lower() == "audio/telephone-event" for codec in audio):
+        audio.append(TELEPHONE_EVENT)

@@ -15,9 +15,11 @@ from typing import Any
 
 from callbridge.errors import Conflict
 from callbridge.media.browser_leg import BrowserLeg
+from callbridge.media.dtmf import KeyPress
 from callbridge.media.events import (
     BrowserConnected,
     BrowserGone,
+    KeyPressed,
     MediaEvent,
     MediaStatus,
     MediaWarning,
@@ -56,6 +58,7 @@ class CallMedia:
         self._meters = 0
         self.warnings: list[str] = [whatsapp.ice_warning] if whatsapp.ice_warning else []
         whatsapp.inbound.sinks.append(self._from_whatsapp)
+        whatsapp.inbound.on_key = self._key_pressed
 
     # ---- the bridge --------------------------------------------------------------------------------------------
 
@@ -64,6 +67,9 @@ class CallMedia:
             self.browser.outgoing.push(frame)
         if self.recorder is not None:
             self.recorder.whatsapp.hear(frame)
+
+    def _key_pressed(self, key: KeyPress) -> None:
+        self._tasks.spawn(self.report(KeyPressed(key.digit, key.duration_ms)))
 
     def _from_browser(self, frame: OpusFrame) -> None:
         self.whatsapp.outgoing.push(frame)  # mixed instead while a file plays

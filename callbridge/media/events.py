@@ -60,8 +60,17 @@ class MediaWarning:
     detail: str
 
 
+@dataclass(frozen=True)
+class KeyPressed:
+    """The WhatsApp user pressed a key (RFC 4733), once per press."""
+
+    digit: str
+    duration_ms: int
+
+
 MediaEvent = (
-    BrowserConnected
+    KeyPressed
+    | BrowserConnected
     | BrowserGone
     | PlaybackStarted
     | PlaybackFinished

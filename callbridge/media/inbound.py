@@ -15,6 +15,7 @@ import numpy as np
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
+from callbridge.media.dtmf import DtmfReceiver, KeyPress
 from callbridge.media.jitter import JitterBuffer
 from callbridge.media.opus import OpusDecoder, OpusFrame
 
@@ -48,9 +49,33 @@ class InboundAudio:
         self._decoder: OpusDecoder | None = None
         self._unwrap_base = 0
         self._last_timestamp: int | None = None
+        self.on_key: Callable[[KeyPress], None] | None = None  # key presses (RFC 4733), when someone listens
+        self._receiver = receiver
+        self._dtmf: dict[int, DtmfReceiver | None] = {}  # by payload type: a receiver for telephone events
         receiver._RTCRtpReceiver__jitter_buffer = _ReceiverTap(self)  # type: ignore[attr-defined]
 
     def on_packet(self, packet: RtpPacket) -> None:
+        if packet.payload_type not in self._dtmf:
+            self._dtmf[packet.payload_type] = self._dtmf_receiver(packet.payload_type)
+        dtmf = self._dtmf[packet.payload_type]
+        if dtmf is not None:
+            # Telephone events share the audio's sequence numbers: they are consumed here, never forwarded.
+            self.buffer.skip(packet.sequence_number)
+            dtmf.on_packet(packet.timestamp, packet.payload)
+            return
+        self._on_audio(packet)
+
+    def _dtmf_receiver(self, payload_type: int) -> DtmfReceiver | None:
+        codec = vars(self._receiver)["_RTCRtpReceiver__codecs"].get(payload_type)  # what was negotiated
+        if codec is None or codec.mimeType.lower() != "audio/telephone-event":
+            return None
+        return DtmfReceiver(self._key_pressed, clock_rate=codec.clockRate)
+
+    def _key_pressed(self, key: KeyPress) -> None:
+        if self.on_key is not None:
+            self.on_key(key)
+
+    def _on_audio(self, packet: RtpPacket) -> None:
         level = packet.extensions.audio_level  # RFC 6464, free when the sender adds it (browsers and aiortc do)
         if level is not None:
             self.level = -float(level[1])
@@ -84,3 +109,6 @@ class InboundAudio:
     def close(self) -> None:
         self.buffer.close()
         self.sinks.clear()
+        for dtmf in self._dtmf.values():
+            if dtmf is not None:
+                dtmf.close()

@@ -60,14 +60,22 @@ class JitterBuffer:
         self.clock = clock
         self.stats = JitterStats()
         self._next: int | None = None  # extended sequence number expected next
-        self._held: dict[int, tuple[OpusFrame, float]] = {}
+        self._held: dict[int, tuple[OpusFrame | None, float]] = {}  # None: a sequence number without audio
         self._last_ext: int | None = None
         self._timer: asyncio.TimerHandle | None = None
 
+    def skip(self, sequence_number: int) -> None:
+        """A packet of this stream that carries no audio (a telephone event): its place in the sequence is
+        taken, so it is neither waited for nor counted as lost."""
+        self._place(sequence_number, None)
+
     def add(self, sequence_number: int, frame: OpusFrame) -> None:
+        self._place(sequence_number, frame)
+
+    def _place(self, sequence_number: int, frame: OpusFrame | None) -> None:
         now = self.clock()
         ext = self._extend(sequence_number)
-        self.stats.received += 1
+        self.stats.received += frame is not None
         if self._next is None:
             self._next = ext
         if ext < self._next or ext in self._held:
@@ -99,8 +107,9 @@ class JitterBuffer:
         while self._next in self._held:
             frame, arrived = self._held.pop(self._next)
             self._next += 1
-            self._account(now - arrived)
-            self.release(frame)
+            if frame is not None:
+                self._account(now - arrived)
+                self.release(frame)
 
     def _account(self, held: float) -> None:
         held_ms = held * 1000
