@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
 from callbridge.api.middleware import install_middleware
+from callbridge.api.openapi import CallbridgeAPI
 from callbridge.api.routes import admin, calls, events, health, media, sessions, webhook, webrtc, whatsapp
 from callbridge.config import Settings
 from callbridge.gateway import Gateway
@@ -38,7 +39,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         finally:
             await gw.stop()
 
-    app = FastAPI(
+    app = CallbridgeAPI(
         title="callbridge",
         version=__version__,
         description=API_DESCRIPTION,

@@ -14,9 +14,14 @@ from callbridge.api.deps import AdminToken, CallTokenKey, Sessions
 from callbridge.errors import Unauthorized
 from callbridge.store.models import SessionRow
 
-token_header = APIKeyHeader(name="token", auto_error=False, description="session token")
-token_query = APIKeyQuery(name="token", auto_error=False, description="session token (for EventSource/WebSocket)")
-admin_header = APIKeyHeader(name="admintoken", auto_error=False, description="admin token")
+# Distinct scheme names: FastAPI names schemes after their class, so the two headers would collide in the schema.
+token_header = APIKeyHeader(
+    name="token", scheme_name="token", auto_error=False, description="session token (or a call token, where accepted)"
+)
+token_query = APIKeyQuery(
+    name="token", scheme_name="tokenQuery", auto_error=False, description="session token as ?token= (EventSource)"
+)
+admin_header = APIKeyHeader(name="admintoken", scheme_name="admintoken", auto_error=False, description="admin token")
 TokenHeader = Annotated[str | None, Depends(token_header)]
 TokenQuery = Annotated[str | None, Depends(token_query)]
 

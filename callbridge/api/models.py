@@ -8,6 +8,22 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from callbridge.files import AUDIO_EXTENSIONS, RECORDING_EXTENSIONS
+from callbridge.sessions import EVENT_CLASSES
+
+# Rules the server enforces with its own words (calls/phone.py, sessions.py, files.py, the routes), stated in the
+# schema only: a pydantic constraint would answer with pydantic's message instead.
+_SEP = r"[\s().-]*"
+PHONE_PATTERN = rf"^{_SEP}\+?{_SEP}(?:[0-9]{_SEP}){{6,20}}(?:(?::[^@]*)?@.*)?$"
+PHONE_DOC = "international format, digits only (separators and a WaGo JID such as 15551234567@s.whatsapp.net allowed)"
+WEBHOOK_URL_PATTERN = r"^(https?://[^/?#\s]+([/?#]\S*)?)?$"
+
+
+def _suffix_pattern(extensions: tuple[str, ...]) -> str:
+    """The extensions in any case, spelled out: JSON Schema patterns have no case-insensitive flag."""
+    spelled = ("".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in ext.lstrip(".")) for ext in extensions)
+    return rf"\.({'|'.join(spelled)})$"
+
 
 class WaGoModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
@@ -51,12 +67,23 @@ class SessionInitRequest(WaGoModel):
 
 
 class SessionConnectRequest(WaGoModel):
-    subscribe: list[str] = Field(default_factory=lambda: ["All"], alias="Subscribe", max_length=32)
+    subscribe: list[str] = Field(
+        default_factory=lambda: ["All"],
+        alias="Subscribe",
+        max_length=32,
+        description="event classes, matched case-insensitively; unknown ones are refused",
+        json_schema_extra={"items": {"type": "string", "enum": [*EVENT_CLASSES]}},
+    )
     immediate: bool = Field(False, alias="Immediate")
 
 
 class WebhookSetRequest(WaGoModel):
-    webhook_url: str = Field(alias="WebhookURL", max_length=2048)
+    webhook_url: str = Field(
+        alias="WebhookURL",
+        max_length=2048,
+        description="absolute http:// or https:// URL; empty to stop sending events",
+        json_schema_extra={"pattern": WEBHOOK_URL_PATTERN},
+    )
     secret: str | None = Field(None, alias="Secret", min_length=16, max_length=200)
 
 
@@ -65,17 +92,21 @@ class CallIDRequest(WaGoModel):
 
 
 class MakeCallRequest(WaGoModel):
-    phone: str = Field(alias="Phone", min_length=1, max_length=64)
+    phone: str = Field(
+        alias="Phone", min_length=1, max_length=64, description=PHONE_DOC, json_schema_extra={"pattern": PHONE_PATTERN}
+    )
 
 
 class PermissionRequest(WaGoModel):
-    phone: str = Field(alias="Phone", min_length=1, max_length=64)
+    phone: str = Field(
+        alias="Phone", min_length=1, max_length=64, description=PHONE_DOC, json_schema_extra={"pattern": PHONE_PATTERN}
+    )
     body: str = Field("May we call you on WhatsApp about your request?", alias="Body", min_length=1, max_length=1024)
 
 
 class WebRTCOfferRequest(WaGoModel):
     call_id: str = Field(alias="callID", min_length=1, max_length=200)
-    type: str = Field(description='must be "offer"')
+    type: str = Field(description='must be "offer"', json_schema_extra={"enum": ["offer"]})
     sdp: str = Field(min_length=1, max_length=64 * 1024, description="complete (non-trickle) SDP offer")
 
 
@@ -86,14 +117,22 @@ class WebRTCCloseRequest(WaGoModel):
 class PlayRequest(WaGoModel):
     call_id: str = Field(alias="CallID", min_length=1, max_length=200)
     audio_file: str = Field(
-        alias="AudioFile", min_length=1, max_length=1024, description=".mp3 .wav .opus or .ogg, under the files dir"
+        alias="AudioFile",
+        min_length=1,
+        max_length=1024,
+        description=".mp3 .wav .opus or .ogg, relative to the files dir",
+        json_schema_extra={"pattern": _suffix_pattern(AUDIO_EXTENSIONS)},
     )
 
 
 class RecordRequest(WaGoModel):
     call_id: str = Field(alias="CallID", min_length=1, max_length=200)
     path: str | None = Field(
-        None, alias="Path", max_length=1024, description=".wav under the files dir; default calls/{CallID}.wav"
+        None,
+        alias="Path",
+        max_length=1024,
+        description=".wav relative to the files dir; default calls/{CallID}.wav",
+        json_schema_extra={"pattern": _suffix_pattern(RECORDING_EXTENSIONS)},
     )
     sample_rate: Literal[16000, 48000] = Field(48000, alias="SampleRate")
     stereo: bool = Field(False, alias="Stereo", description="WhatsApp on the left, the browser on the right")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -9,31 +11,53 @@ from callbridge.api.auth import Session
 from callbridge.api.deps import CallIDQuery, Calls, PermissionsDep, PhoneQuery, query_param
 from callbridge.api.envelope import ok
 from callbridge.api.models import CallIDRequest, MakeCallRequest, PermissionRequest
+from callbridge.api.openapi import Envelope, errors
+from callbridge.api.schemas import CallOrCalls, OneCall, PermissionSent
 from callbridge.errors import InvalidRequest
 from callbridge.events.views import call_view
 
 router = APIRouter(prefix="/call", tags=["calls"])
 
 
-@router.post("/make", summary="Call a WhatsApp user (needs their call permission)")
+@router.post(
+    "/make",
+    summary="Call a WhatsApp user (needs their call permission)",
+    response_model=Envelope[OneCall],
+    responses=errors(400, 401, 403, 408, 409, 413, 429, 500),
+)
 async def make(body: MakeCallRequest, session: Session, calls: Calls) -> JSONResponse:
     call = await calls.make(session, body.phone)
     return ok({"call": call_view(call.snapshot())})
 
 
-@router.post("/accept", summary="Accept a ringing incoming call")
+@router.post(
+    "/accept",
+    summary="Accept a ringing incoming call",
+    response_model=Envelope[OneCall],
+    responses=errors(400, 401, 404, 408, 409, 413, 429, 500),
+)
 async def accept(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
     call = await calls.accept(session, body.call_id)
     return ok({"call": call_view(call.snapshot())})
 
 
-@router.post("/reject", summary="Reject a ringing incoming call")
+@router.post(
+    "/reject",
+    summary="Reject a ringing incoming call",
+    response_model=Envelope[OneCall],
+    responses=errors(400, 401, 404, 408, 409, 413, 429, 500),
+)
 async def reject(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
     call = await calls.reject(session, body.call_id)
     return ok({"call": call_view(call.snapshot())})
 
 
-@router.post("/end", summary="End a live call (tells WhatsApp to terminate it)")
+@router.post(
+    "/end",
+    summary="End a live call (tells WhatsApp to terminate it)",
+    response_model=Envelope[OneCall],
+    responses=errors(400, 401, 404, 408, 409, 413),
+)
 async def end(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
     call = await calls.end(session, body.call_id)
     return ok({"call": call_view(call.snapshot())})
@@ -42,6 +66,8 @@ async def end(body: CallIDRequest, session: Session, calls: Calls) -> JSONRespon
 @router.get(
     "/status",
     summary="One call (?CallID=) or the live calls; ?History=N adds the N most recent ended calls",
+    response_model=Envelope[CallOrCalls],
+    responses=errors(400, 401, 404),
 )
 async def status(
     request: Request,
@@ -60,12 +86,22 @@ async def status(
     return ok({"calls": [call_view(call.snapshot()) for call in await calls.list(session, history)]})
 
 
-@router.post("/permission", summary="Send the user a call-permission request message")
+@router.post(
+    "/permission",
+    summary="Send the user a call-permission request message",
+    response_model=Envelope[PermissionSent],
+    responses=errors(400, 401, 408, 413, 429, 500),
+)
 async def request_permission(body: PermissionRequest, session: Session, permissions: PermissionsDep) -> JSONResponse:
     phone, message_id = await permissions.request(session, body.phone, body.body)
     return ok({"details": "call permission request sent", "Phone": phone, "MessageID": message_id})
 
 
-@router.get("/permission", summary="The user's call permission, as WhatsApp reports it")
+@router.get(
+    "/permission",
+    summary="The user's call permission, as WhatsApp reports it",
+    response_model=Envelope[dict[str, Any]],
+    responses=errors(400, 401, 429, 500),
+)
 async def permission(session: Session, permissions: PermissionsDep, phone: PhoneQuery) -> JSONResponse:
     return ok(await permissions.status(session, phone))

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from callbridge.api.auth import Access, CallAccess
 from callbridge.api.deps import CallIDQuery, Calls, Feed
+from callbridge.api.openapi import errors
 from callbridge.calls.events import CallStateChanged
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.model import Call
@@ -35,6 +36,13 @@ def sse(event: str, data: Any) -> bytes:
     "/call/events",
     summary="Server-Sent Events: one call (?CallID=, session or call token) or all of the session's calls",
     response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the call (or `calls`), then its events as they happen: `event: <type>`, `data: <json>`",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **errors(401, 404),
+    },
 )
 async def events(request: Request, access: Access, calls: Calls, feed: Feed, call_id: CallIDQuery) -> StreamingResponse:
     call: Call | None = None

@@ -8,12 +8,19 @@ from fastapi.responses import JSONResponse
 from callbridge import __version__
 from callbridge.api.deps import GatewayDep, query_param
 from callbridge.api.envelope import error_response, ok
+from callbridge.api.openapi import Envelope, errors
+from callbridge.api.schemas import Health
 from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness and dependencies (no auth)")
+@router.get(
+    "/health",
+    summary="Liveness and dependencies (no auth)",
+    response_model=Envelope[Health],
+    responses=errors(503),
+)
 async def health(request: Request, gw: GatewayDep) -> JSONResponse:
     try:
         await gw.db.ping()

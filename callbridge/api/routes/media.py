@@ -12,26 +12,43 @@ from callbridge.api.auth import Session
 from callbridge.api.deps import Calls, RequiredCallIDQuery, SettingsDep
 from callbridge.api.envelope import ok
 from callbridge.api.models import CallIDRequest, PlayRequest, RecordRequest
+from callbridge.api.openapi import Envelope, errors
+from callbridge.api.schemas import Details, MediaStats, Playing, Recording, RecordingDone
 from callbridge.errors import Conflict
 from callbridge.files import audio_file, new_recording
 
 router = APIRouter(prefix="/call", tags=["playback and recording"])
 
 
-@router.post("/play", summary="Play a file into the call (queued behind what is playing); the live voice is mixed in")
+@router.post(
+    "/play",
+    summary="Play a file into the call (queued behind what is playing); the live voice is mixed in",
+    response_model=Envelope[Playing],
+    responses=errors(400, 401, 404, 408, 409, 413),
+)
 async def play(body: PlayRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
     media = await calls.active_media(session, body.call_id)
     track, ahead = await media.play(audio_file(settings.files_dir, body.audio_file), body.audio_file)
     return ok({"PlayerID": track.player_id, "Seconds": track.seconds, "Queued": ahead})
 
 
-@router.post("/play/stop", summary="Stop the file playing and empty the queue")
+@router.post(
+    "/play/stop",
+    summary="Stop the file playing and empty the queue",
+    response_model=Envelope[Details],
+    responses=errors(400, 401, 404, 408, 409, 413),
+)
 async def stop_play(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
     stopped = (await calls.active_media(session, body.call_id)).stop_playback()
     return ok({"details": "playback stopped" if stopped else "nothing was playing"})
 
 
-@router.post("/record", summary="Record what WhatsApp sends (and, with Stereo, the browser) to a WAV file")
+@router.post(
+    "/record",
+    summary="Record what WhatsApp sends (and, with Stereo, the browser) to a WAV file",
+    response_model=Envelope[Recording],
+    responses=errors(400, 401, 404, 408, 409, 413, 500),
+)
 async def record(body: RecordRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
     media = await calls.active_media(session, body.call_id)
     name = body.path or f"calls/{body.call_id}.wav"
@@ -41,7 +58,12 @@ async def record(body: RecordRequest, session: Session, calls: Calls, settings: 
     return ok({"Path": name, "SampleRate": body.sample_rate, "Stereo": body.stereo})
 
 
-@router.post("/record/stop", summary="Finish the recording")
+@router.post(
+    "/record/stop",
+    summary="Finish the recording",
+    response_model=Envelope[RecordingDone],
+    responses=errors(400, 401, 404, 408, 409, 413, 500),
+)
 async def stop_record(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
     finished = await (await calls.active_media(session, body.call_id)).stop_recording()
     if finished is None:
@@ -50,7 +72,12 @@ async def stop_record(body: CallIDRequest, session: Session, calls: Calls) -> JS
     return ok({"Path": recording.path, "Seconds": seconds})
 
 
-@router.get("/stats", summary="Media statistics of a live call: jitter buffers, frames sent")
+@router.get(
+    "/stats",
+    summary="Media statistics of a live call: jitter buffers, frames sent",
+    response_model=Envelope[MediaStats],
+    responses=errors(400, 401, 404, 409),
+)
 async def stats(session: Session, calls: Calls, call_id: RequiredCallIDQuery) -> JSONResponse:
     call = await calls.live_call(session, call_id)
     return ok({"CallID": call_id, "legs": call.media.stats() if call.media is not None else {}})

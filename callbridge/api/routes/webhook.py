@@ -12,6 +12,8 @@ from callbridge.api.auth import Session
 from callbridge.api.deps import Sessions, SettingsDep
 from callbridge.api.envelope import ok
 from callbridge.api.models import WebhookSetRequest
+from callbridge.api.openapi import Envelope, errors
+from callbridge.api.schemas import WebhookView
 from callbridge.errors import InvalidRequest
 from callbridge.events.webhook_address import url_refusal
 from callbridge.store.models import SessionRow
@@ -23,7 +25,12 @@ def _webhook_data(row: SessionRow) -> dict[str, object]:
     return {"webhook": row.webhook_url or "", "subscribe": row.subscribe, "secret": row.webhook_secret or ""}
 
 
-@router.post("/webhook", summary="Set the webhook URL (empty to stop) and, optionally, its signing secret")
+@router.post(
+    "/webhook",
+    summary="Set the webhook URL (empty to stop) and, optionally, its signing secret",
+    response_model=Envelope[WebhookView],
+    responses=errors(400, 401, 408, 413),
+)
 async def set_webhook(
     body: WebhookSetRequest, session: Session, sessions: Sessions, settings: SettingsDep
 ) -> JSONResponse:
@@ -41,6 +48,11 @@ async def set_webhook(
     return ok(_webhook_data(row))
 
 
-@router.get("/webhook", summary="The webhook URL, subscribed event classes and signing secret")
+@router.get(
+    "/webhook",
+    summary="The webhook URL, subscribed event classes and signing secret",
+    response_model=Envelope[WebhookView],
+    responses=errors(401),
+)
 async def get_webhook(session: Session) -> JSONResponse:
     return ok(_webhook_data(session))

@@ -14,6 +14,8 @@ from callbridge.api.auth import Access, Session
 from callbridge.api.deps import Calls, CallTokenKey, Ice, SettingsDep
 from callbridge.api.envelope import ok
 from callbridge.api.models import CallIDRequest, WebRTCCloseRequest, WebRTCOfferRequest
+from callbridge.api.openapi import Envelope, errors
+from callbridge.api.schemas import CallToken, WebRTCAnswer, WebRTCClosed, WebRTCConfig
 from callbridge.errors import Conflict, InvalidRequest
 from callbridge.media.ice import IceSettings
 
@@ -24,13 +26,23 @@ def turn_status(ice: IceSettings) -> dict[str, object]:
     return {"enabled": ice.turn_configured, "status": "configured" if ice.turn_configured else "disabled"}
 
 
-@router.get("/config", summary="ICE servers (with fresh TURN credentials) for the browser's RTCPeerConnection")
+@router.get(
+    "/config",
+    summary="ICE servers (with fresh TURN credentials) for the browser's RTCPeerConnection",
+    response_model=WebRTCConfig,
+    responses=errors(401),
+)
 async def config(access: Access, ice: Ice) -> JSONResponse:
     servers = ice.browser_config(access.only_call or access.session.name)
     return JSONResponse({"iceServers": servers, "turn": turn_status(ice)})
 
 
-@router.post("/token", summary="A short-lived token for one call's browser routes and events (give it to the page)")
+@router.post(
+    "/token",
+    summary="A short-lived token for one call's browser routes and events (give it to the page)",
+    response_model=Envelope[CallToken],
+    responses=errors(400, 401, 404, 408, 409, 413),
+)
 async def token(
     body: CallIDRequest, session: Session, calls: Calls, key: CallTokenKey, settings: SettingsDep
 ) -> JSONResponse:
@@ -41,7 +53,12 @@ async def token(
     return ok({"token": value, "expiresAt": expires_at, "CallID": call.id})
 
 
-@router.post("/offer", summary="Attach a browser to a call: a complete offer in, the answer out")
+@router.post(
+    "/offer",
+    summary="Attach a browser to a call: a complete offer in, the answer out",
+    response_model=WebRTCAnswer,
+    responses=errors(400, 401, 404, 408, 409, 413, 500),
+)
 async def offer(body: WebRTCOfferRequest, access: Access, calls: Calls, ice: Ice) -> JSONResponse:
     access.require(body.call_id)
     if body.type != "offer":
@@ -50,7 +67,12 @@ async def offer(body: WebRTCOfferRequest, access: Access, calls: Calls, ice: Ice
     return JSONResponse({"callID": body.call_id, "type": "answer", "sdp": answer, "turn": turn_status(ice)})
 
 
-@router.post("/close", summary="Detach the browser; the WhatsApp leg stays up (and hears silence)")
+@router.post(
+    "/close",
+    summary="Detach the browser; the WhatsApp leg stays up (and hears silence)",
+    response_model=WebRTCClosed,
+    responses=errors(400, 401, 404, 408, 409, 413),
+)
 async def close(body: WebRTCCloseRequest, access: Access, calls: Calls) -> JSONResponse:
     access.require(body.call_id)
     closed = await (await calls.active_media(access.session, body.call_id)).detach_browser("closed by the app")

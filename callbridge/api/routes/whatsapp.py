@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from callbridge.api.deps import Calls, ConnectorsDep, PermissionsDep, Sessions
+from callbridge.api.openapi import json_errors, plain_text
 from callbridge.connectors.cloud import intake
 from callbridge.connectors.events import PermissionReply
 
@@ -16,7 +17,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["whatsapp"])
 
 
-@router.get("/whatsapp/webhook", response_class=PlainTextResponse, summary="Meta's subscription handshake")
+@router.get(
+    "/whatsapp/webhook",
+    response_class=PlainTextResponse,
+    summary="Meta's subscription handshake",
+    response_description="hub.challenge, echoed",
+    responses={403: plain_text("hub.mode is not subscribe, or no session has that hub.verify_token")},
+)
 async def verify(
     sessions: Sessions,
     mode: str = Query("", alias="hub.mode"),
@@ -29,7 +36,17 @@ async def verify(
     return PlainTextResponse(challenge)
 
 
-@router.post("/whatsapp/webhook", response_class=PlainTextResponse, summary="Meta's call and message webhooks")
+@router.post(
+    "/whatsapp/webhook",
+    response_class=PlainTextResponse,
+    summary="Meta's call and message webhooks",
+    response_description="a signed delivery, taken (whatever it holds: Meta would only send it again)",
+    responses={
+        400: plain_text("signed, but not JSON (or nested deeper than Meta ever does)"),
+        401: plain_text("not signed with the AppSecret of a session (X-Hub-Signature-256)"),
+        **json_errors(408, 413),
+    },
+)
 async def receive(
     request: Request, sessions: Sessions, connectors: ConnectorsDep, calls: Calls, permissions: PermissionsDep
 ) -> PlainTextResponse:

@@ -1,0 +1,191 @@
+"""What the routes answer, for the OpenAPI schema only: the routes build their answers themselves (views.py,
+events/views.py), so these models document them and validate nothing. Fields not listed may be added.
+Fields that are left out rather than null when they do not apply are NotRequired keys of a TypedDict."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+
+
+class Details(BaseModel):
+    details: str
+
+
+class SessionCreated(BaseModel):
+    details: str
+    name: str
+    token: str
+    osName: str
+
+
+class SessionConnected(BaseModel):
+    details: str
+    jid: str = Field(description="the number's JID once the credentials are verified, else empty")
+    events: str = Field(description="subscribed event classes, comma separated")
+    webhook: str
+
+
+class SessionStatus(BaseModel):
+    Connected: bool = Field(description="handling calls and events")
+    LoggedIn: bool = Field(description="the Cloud credentials are verified")
+    Jid: str
+    Events: list[str]
+
+
+class CloudView(BaseModel):
+    PhoneNumberID: str | None
+    AccessToken: str | None = Field(description="masked")
+    AppSecret: str | None = Field(description="masked")
+    VerifyToken: str | None = Field(description="masked")
+    GraphURL: str | None
+    GraphVersion: str | None
+    WabaID: str | None
+
+
+class SessionView(BaseModel):
+    id: int
+    name: str
+    token: str = Field(description="masked")
+    osName: str
+    connected: bool
+    loggedIn: bool
+    jid: str
+    events: list[str]
+    webhook: str
+    cloud: CloudView | None
+    createdAt: str
+
+
+class WebhookView(BaseModel):
+    webhook: str = Field(description="empty when no webhook is set")
+    subscribe: list[str]
+    secret: str = Field(description="HMAC-SHA256 key of X-Callbridge-Signature")
+
+
+class TrackView(TypedDict):
+    PlayerID: str
+    AudioFile: str
+    Seconds: float
+    Queued: int
+
+
+class RecordingView(TypedDict):
+    Path: str
+    SampleRate: int
+    Stereo: bool
+    StartedAt: str
+
+
+class CallView(TypedDict):
+    """The Call object; the optional keys appear once they apply (Name: the user's profile name, when WhatsApp
+    gives it; Duration in seconds, once ended)."""
+
+    CallID: str
+    Phone: str
+    Direction: Literal["incoming", "outgoing"]
+    State: Literal["ringing", "active", "ended"]
+    StartedAt: str
+    Browser: Literal["connected", "none"]
+    Name: NotRequired[str]
+    AnsweredAt: NotRequired[str]
+    EndedAt: NotRequired[str]
+    EndReason: NotRequired[str]
+    Duration: NotRequired[float]
+    Warnings: NotRequired[list[str]]
+    Recording: NotRequired[RecordingView]
+    Playing: NotRequired[TrackView]
+
+
+class OneCall(BaseModel):
+    call: CallView
+
+
+class CallOrCalls(TypedDict):
+    """``call`` with ?CallID=, ``calls`` without."""
+
+    call: NotRequired[CallView]
+    calls: NotRequired[list[CallView]]
+
+
+class PermissionSent(BaseModel):
+    details: str
+    Phone: str
+    MessageID: str
+
+
+class CallToken(BaseModel):
+    token: str
+    expiresAt: int = Field(description="Unix time")
+    CallID: str
+
+
+class TurnState(BaseModel):
+    enabled: bool
+    status: Literal["configured", "disabled"]
+
+
+class IceServer(TypedDict):
+    urls: list[str]
+    username: NotRequired[str]
+    credential: NotRequired[str]
+
+
+class WebRTCConfig(BaseModel):
+    iceServers: list[IceServer]
+    turn: TurnState
+
+
+class WebRTCAnswer(BaseModel):
+    callID: str
+    type: Literal["answer"]
+    sdp: str
+    turn: TurnState
+
+
+class WebRTCClosed(BaseModel):
+    callID: str
+    closed: bool
+
+
+class Playing(BaseModel):
+    PlayerID: str
+    Seconds: float
+    Queued: int = Field(description="files queued ahead of this one")
+
+
+class Recording(BaseModel):
+    Path: str
+    SampleRate: Literal[16000, 48000]
+    Stereo: bool
+
+
+class RecordingDone(BaseModel):
+    Path: str
+    Seconds: float
+
+
+class MediaStats(BaseModel):
+    CallID: str
+    legs: dict[str, Any]
+
+
+class OutboxEvents(BaseModel):
+    events: list[dict[str, Any]]
+
+
+class TurnCheck(BaseModel):
+    status: Literal["disabled", "ok", "failed"]
+    detail: str
+    checkedAt: float | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["ok"]
+    turn: TurnCheck
+    calls: int
+    loopLagMs: dict[str, float]
