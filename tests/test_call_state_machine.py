@@ -132,9 +132,9 @@ async def test_an_outgoing_call_rings_is_answered_and_hung_up(machine: Machine) 
         (CallTerminated("?", "COMPLETED"), f"not answered by {USER}"),
         (
             CallTerminated("?", "FAILED", errors=(CallError(131049, "user unreachable"), CallError(7, None))),
-            "WhatsApp reported the call failed: user unreachable; 7",
+            "WhatsApp reported the call failed: user unreachable (code 131049); code 7",
         ),
-        (CallTerminated("?", "FAILED"), "WhatsApp reported the call failed: no details"),
+        (CallTerminated("?", "FAILED"), "WhatsApp reported the call failed: WhatsApp gave no details"),
     ],
 )
 async def test_an_outgoing_call_that_never_connects_ends_with_the_reason(

@@ -180,6 +180,7 @@ def test_reversed_and_repeated_webhooks_give_one_clean_outgoing_call(scrambled: 
     sent = [w for w in scene.emulator.client.get("/emulator/webhooks").json()["webhooks"] if call_id in json.dumps(w)]
     assert len(sent) >= 4  # connect, RINGING, ACCEPTED, terminate
     wait_until(lambda: scene.call_status(call_id)["State"] == "ended", what="the call to end")
+    scene.wait_event(call_id, "CallState", Event="ended")  # delivered just after CallTerminate, in order
     kinds = [e["type"] for e in scene.events(call_id)]
     assert kinds.count("CallAccept") == 1 and kinds.count("CallTerminate") == 1
     assert [e["Event"] for e in scene.events(call_id, "CallState")] == ["ringing", "active", "ended"]
@@ -216,3 +217,49 @@ def test_a_hang_up_that_overtakes_the_offer_still_ends_the_call(scene: Scene) ->
     ended = scene.wait_event(call_id, "CallTerminate")
     assert ended["Reason"] == "15550007777 hung up before the call was accepted"
     assert scene.call_status(call_id)["State"] == "ended"
+
+
+def test_a_failed_calls_errors_reach_the_end_reason_and_the_event(scene: Scene) -> None:
+    """Meta lists a failed call's errors at value.errors (tests/test_meta_payloads.py names the pages)."""
+    alice = scene.user(answer_after_ms=200)
+    call_id = scene.post("/call/make", {"Phone": alice}).json()["data"]["call"]["CallID"]
+    scene.wait_event(call_id, "CallAccept")
+    payload = terminate_payload(scene, call_id)
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["calls"][0]["status"] = "FAILED"
+    value["errors"] = [{"code": 138021, "title": "Media receive timeout", "message": "Media receive timeout"}]
+    body, headers = signed(scene.app_secret, payload)
+    assert scene.gateway.client.post("/whatsapp/webhook", content=body, headers=headers).status_code == 200
+    reason = "WhatsApp reported the call failed: Media receive timeout (code 138021)"
+    assert scene.wait_event(call_id, "CallTerminate")["Reason"] == reason
+    assert scene.call_status(call_id)["EndReason"] == reason
+
+
+def test_a_permission_reply_reaches_the_app_with_its_meaning(scene: Scene) -> None:
+    reply = {
+        "context": {"id": "wamid.request"},
+        "from": "15550001234",
+        "id": "wamid.reply",
+        "type": "interactive",
+        "interactive": {
+            "type": "call_permission_reply",
+            "call_permission_reply": {
+                "response": "accept",
+                "is_permanent": True,
+                "response_source": "user_action",
+            },
+        },
+    }
+    payload = terminate_payload(scene, "unused")
+    change = payload["entry"][0]["changes"][0]
+    change["field"] = "messages"
+    change["value"] = {"metadata": change["value"]["metadata"], "messages": [reply]}
+    body, headers = signed(scene.app_secret, payload)
+    assert scene.gateway.client.post("/whatsapp/webhook", content=body, headers=headers).status_code == 200
+    event = scene.wait_event(None, "CallPermission", Phone="15550001234")
+    assert (event["Response"], event["IsPermanent"], event["ResponseSource"], event["ContextID"]) == (
+        "accept",
+        True,
+        "user_action",
+        "wamid.request",
+    )

@@ -20,7 +20,15 @@ from callbridge.calls.model import Call, Direction, State
 from callbridge.calls.phone import normalize_phone
 from callbridge.calls.records import CallRecords
 from callbridge.connectors.base import Connector
-from callbridge.connectors.events import CallAnswered, CallNews, CallProgress, CallTerminated, CallUpdate, IncomingCall
+from callbridge.connectors.events import (
+    CallAnswered,
+    CallError,
+    CallNews,
+    CallProgress,
+    CallTerminated,
+    CallUpdate,
+    IncomingCall,
+)
 from callbridge.errors import Conflict, GatewayError, NotFound
 from callbridge.media.call_media import CallMedia
 from callbridge.media.events import MediaEvent, MediaWarning, RecordingFinished, RecordingStarted
@@ -211,7 +219,7 @@ class CallService:
         if event.status == "REJECTED":
             reason = f"rejected by {call.phone}"
         elif event.status == "FAILED":
-            details = "; ".join(str(e.message or e.code) for e in event.errors) or "no details"
+            details = "; ".join(_describe(e) for e in event.errors) or "WhatsApp gave no details"
             reason = f"WhatsApp reported the call failed: {details}"
         elif call.state is State.ACTIVE:
             reason = f"hung up by {call.phone}"
@@ -338,3 +346,10 @@ class CallService:
         for call in [c for c in self.live.values() if c.session_id == session.id]:
             with contextlib.suppress(GatewayError):
                 await self.end(session, call.id)
+
+
+def _describe(error: CallError) -> str:
+    """Meta's message with its code, which Meta's troubleshooting page explains."""
+    if error.message and error.code is not None:
+        return f"{error.message} (code {error.code})"
+    return error.message or f"code {error.code}"

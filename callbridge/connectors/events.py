@@ -49,7 +49,10 @@ class CallTerminated:
 class PermissionReply:
     phone: str
     response: str  # accept | reject
-    expires_at: int | None = None
+    expires_at: int | None = None  # Unix seconds, for a temporary permission
+    is_permanent: bool | None = None
+    source: str | None = None  # user_action, or automatic (a user-initiated call grants a temporary permission)
+    context_id: str | None = None  # the request message this answers
 
 
 ConnectorEvent = IncomingCall | CallAnswered | CallProgress | CallTerminated | PermissionReply

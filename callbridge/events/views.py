@@ -79,7 +79,14 @@ def event_view(event: AppEvent) -> tuple[str, Wire]:
         return "CallState", {**call_view(event.call), "Event": name, **details}
     if isinstance(event, PermissionAnswered):
         reply = event.reply
-        return "CallPermission", {"Phone": reply.phone, "Response": reply.response, "ExpiresAt": reply.expires_at}
+        return "CallPermission", {
+            "Phone": reply.phone,
+            "Response": reply.response,
+            "ExpiresAt": reply.expires_at,
+            "IsPermanent": reply.is_permanent,
+            "ResponseSource": reply.source,
+            "ContextID": reply.context_id,
+        }
     assert_never(event)
 
 

@@ -88,7 +88,10 @@ def parse(payload: Any, phone_number_id: str) -> list[ConnectorEvent]:
         if change.field == "calls":
             contacts = _items(Contact, value.get("contacts"))
             names = {c.wa_id: c.profile.name for c in contacts if c.profile is not None}
-            events += [e for call in _items(WebhookCall, value.get("calls")) if (e := _call_event(call, names))]
+            # Meta lists a failed call's errors beside the calls, and sometimes in the call object as well.
+            shared = _items(WireError, value.get("errors"))
+            calls = _items(WebhookCall, value.get("calls"))
+            events += [e for call in calls if (e := _call_event(call, names, shared))]
             events += [e for status in _items(CallStatus, value.get("statuses")) if (e := _status_event(status))]
         elif change.field == "messages":
             events += [e for message in _items(Message, value.get("messages")) if (e := _permission_reply(message))]
@@ -121,7 +124,7 @@ def _items(model: type[M], data: Any) -> list[M]:
     return [item for item in items if item is not None]
 
 
-def _call_event(call: WebhookCall, names: dict[str, str | None]) -> ConnectorEvent | None:
+def _call_event(call: WebhookCall, names: dict[str, str | None], shared: list[WireError]) -> ConnectorEvent | None:
     if call.event == "connect":
         sdp = call.session.sdp if call.session is not None else None
         if sdp is None:
@@ -136,7 +139,7 @@ def _call_event(call: WebhookCall, names: dict[str, str | None]) -> ConnectorEve
             call.id,
             (call.status or "COMPLETED").upper(),
             float(call.duration) if call.duration is not None and call.duration >= 0 else None,
-            tuple(CallError(e.code, e.message) for e in _items(WireError, call.errors)),
+            tuple(dict.fromkeys(CallError(e.code, e.message) for e in [*_items(WireError, call.errors), *shared])),
         )
     log.info("call webhook event %r ignored", call.event, extra={"call": call.id})
     return None
@@ -155,7 +158,14 @@ def _permission_reply(message: Message) -> ConnectorEvent | None:
     reply = interactive.call_permission_reply
     if reply is None:
         return None
-    return PermissionReply(message.from_, reply.response, reply.expiration_timestamp)
+    return PermissionReply(
+        message.from_,
+        reply.response,
+        reply.expiration_timestamp,
+        reply.is_permanent,
+        reply.response_source,
+        message.context.id if message.context is not None else None,
+    )
 
 
 def subscription_confirmed(mode: str, verify_token: str, known_tokens: list[str]) -> bool:

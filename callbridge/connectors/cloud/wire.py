@@ -106,10 +106,15 @@ class Interactive(MetaModel):
     call_permission_reply: Droppable[PermissionReplyBody] = None
 
 
+class MessageContext(MetaModel):
+    id: Droppable[str] = None  # the message this one answers
+
+
 class Message(MetaModel):
     from_: str = Field("", alias="from")
     type: Droppable[str] = None
     interactive: Droppable[Interactive] = None
+    context: Droppable[MessageContext] = None
 
 
 # ---- Graph API answers -----------------------------------------------------------------------------------------
