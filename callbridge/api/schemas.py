@@ -182,6 +182,15 @@ class TurnCheck(BaseModel):
     checkedAt: float | None
 
 
+class Runtime(BaseModel):
+    """What the process holds; a leak shows in these (``make soak`` watches them)."""
+
+    rssMb: float | None
+    openFiles: int | None
+    tasks: int
+    peerConnections: int
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
@@ -189,3 +198,4 @@ class Health(BaseModel):
     turn: TurnCheck
     calls: int
     loopLagMs: dict[str, float]
+    runtime: Runtime

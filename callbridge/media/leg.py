@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -24,7 +25,10 @@ def has_candidates(sdp: str) -> bool:
 class AudioLeg:
     """One RTCPeerConnection with one sendrecv audio transceiver."""
 
+    open_count: ClassVar[int] = 0  # legs made and not yet closed, in this process: a leak shows here first
+
     def __init__(self, ice: IceSettings, user: str = "callbridge") -> None:
+        AudioLeg.open_count += 1
         self.ice = ice
         self.on_lost: OnLost | None = None
         self.ice_warning: str | None = None
@@ -60,6 +64,8 @@ class AudioLeg:
         return sdp
 
     async def close(self) -> None:
+        if not self._closing:
+            AudioLeg.open_count -= 1
         self._closing = True
         self.inbound.close()
         await self.pc.close()

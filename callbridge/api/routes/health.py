@@ -11,6 +11,7 @@ from callbridge.api.envelope import error_response, ok
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import Health
 from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
+from callbridge.process_stats import process_stats
 
 router = APIRouter(tags=["health"])
 
@@ -36,6 +37,7 @@ async def health(request: Request, gw: GatewayDep) -> JSONResponse:
             "turn": gw.turn.as_dict(),
             "calls": len(gw.calls.live),
             "loopLagMs": gw.loop_lag.summary(last=_last(request)),
+            "runtime": process_stats(),
         }
     )
 
