@@ -91,10 +91,18 @@ class CallIDRequest(WaGoModel):
     call_id: str = Field(alias="CallID", min_length=1, max_length=200)
 
 
+CALLBACK_DOC = "your own reference for the call (Meta's biz_opaque_callback_data): echoed on the call and its events"
+
+
 class MakeCallRequest(WaGoModel):
     phone: str = Field(
         alias="Phone", min_length=1, max_length=64, description=PHONE_DOC, json_schema_extra={"pattern": PHONE_PATTERN}
     )
+    callback_data: str | None = Field(None, alias="CallbackData", max_length=512, description=CALLBACK_DOC)
+
+
+class AcceptCallRequest(CallIDRequest):
+    callback_data: str | None = Field(None, alias="CallbackData", max_length=512, description=CALLBACK_DOC)
 
 
 class PermissionRequest(WaGoModel):

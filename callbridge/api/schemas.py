@@ -90,6 +90,7 @@ class CallView(TypedDict):
     StartedAt: str
     Browser: Literal["connected", "none"]
     Name: NotRequired[str]
+    CallbackData: NotRequired[str]
     AnsweredAt: NotRequired[str]
     EndedAt: NotRequired[str]
     EndReason: NotRequired[str]

@@ -39,6 +39,7 @@ class CallSnapshot:
     ended_at: datetime | None
     end_reason: str | None
     duration: float | None
+    callback_data: str | None
     media: MediaStatus | None  # while the call is live and has media
 
     @property
@@ -59,6 +60,7 @@ class Call:
     ended_at: datetime | None = None
     end_reason: str | None = None
     duration: float | None = None
+    callback_data: str | None = None  # the app's reference for the call, sent to Meta (biz_opaque_callback_data)
 
     # Live only, never stored.
     offer_sdp: str | None = None
@@ -87,6 +89,7 @@ class Call:
             ended_at=self.ended_at,
             end_reason=self.end_reason,
             duration=self.duration,
+            callback_data=self.callback_data,
             media=self.media.status() if self.media is not None and self.live else None,
         )
 
@@ -102,6 +105,7 @@ class Call:
             "ended_at": self.ended_at,
             "end_reason": self.end_reason,
             "duration": self.duration,
+            "callback_data": self.callback_data,
         }
 
     @classmethod
@@ -118,4 +122,5 @@ class Call:
             ended_at=row.ended_at,
             end_reason=row.end_reason,
             duration=row.duration,
+            callback_data=row.callback_data,
         )

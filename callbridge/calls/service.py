@@ -62,12 +62,18 @@ class CallService:
 
     # ---- commands from the app ------------------------------------------------------------------------------
 
-    async def make(self, session: SessionRow, phone: str) -> Call:
+    async def make(self, session: SessionRow, phone: str, callback_data: str | None = None) -> Call:
         phone = normalize_phone(phone)
         if not session.connected:
             raise Conflict("the session is not connected: POST /session/connect first")
-        placed = await self.connector_for(session).place_call(phone)
-        call = Call(id=placed.call_id, session_id=session.id, phone=phone, direction=Direction.OUTGOING)
+        placed = await self.connector_for(session).place_call(phone, callback_data)
+        call = Call(
+            id=placed.call_id,
+            session_id=session.id,
+            phone=phone,
+            direction=Direction.OUTGOING,
+            callback_data=callback_data,
+        )
         self._attach(call, placed.leg)
         self.live[call.id] = call
         async with call.lock:
@@ -79,7 +85,7 @@ class CallService:
         log.info("calling %s", phone, extra={"call": call.id})
         return call
 
-    async def accept(self, session: SessionRow, call_id: str) -> Call:
+    async def accept(self, session: SessionRow, call_id: str, callback_data: str | None = None) -> Call:
         call = await self.live_call(session, call_id)
         async with call.lock:
             if call.direction is not Direction.INCOMING:
@@ -87,7 +93,8 @@ class CallService:
             if call.state is not State.RINGING:
                 raise Conflict(f"the call is {call.state.value}, not ringing")
             assert call.offer_sdp is not None
-            self._attach(call, await self.connector_for(session).answer_call(call.id, call.offer_sdp))
+            self._attach(call, await self.connector_for(session).answer_call(call.id, call.offer_sdp, callback_data))
+            call.callback_data = callback_data or call.callback_data
             await self._activate(call)
         await self._report_ice_warning(call)
         return call

@@ -47,11 +47,11 @@ class Connector(abc.ABC):
         """The number's WhatsApp id (``digits@s.whatsapp.net``), asked of WhatsApp: it proves the credentials."""
 
     @abc.abstractmethod
-    async def place_call(self, phone: str) -> PlacedCall:
+    async def place_call(self, phone: str, callback_data: str | None = None) -> PlacedCall:
         """Start a call to ``phone``; the answer arrives later as CallAnswered."""
 
     @abc.abstractmethod
-    async def answer_call(self, call_id: str, offer_sdp: str) -> WhatsAppLeg:
+    async def answer_call(self, call_id: str, offer_sdp: str, callback_data: str | None = None) -> WhatsAppLeg:
         """Accept an incoming call; returns the connected-to-be leg."""
 
     @abc.abstractmethod

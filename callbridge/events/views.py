@@ -47,6 +47,8 @@ def call_view(call: CallSnapshot) -> Wire:
         data.update(_media_view(call.media))
     if call.contact_name:
         data["Name"] = call.contact_name
+    if call.callback_data:
+        data["CallbackData"] = call.callback_data
     if call.answered_at:
         data["AnsweredAt"] = call.answered_at.isoformat()
     if call.ended_at:

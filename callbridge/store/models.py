@@ -61,6 +61,7 @@ class CallRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     duration: Mapped[float | None] = mapped_column(nullable=True)
+    callback_data: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
 class RecordingRow(Base):

@@ -67,13 +67,13 @@ class FakeConnector(Connector):
     async def identity(self) -> str:
         return "15550100000@s.whatsapp.net"
 
-    async def place_call(self, phone: str) -> PlacedCall:
+    async def place_call(self, phone: str, callback_data: str | None = None) -> PlacedCall:
         call_id = self.next_call_id or f"wacid.fake-{next(self._ids)}"
         self.next_call_id = None
         self._act("connect", call_id)
         return PlacedCall(call_id, self._leg(), self.deliveries.announce(call_id))
 
-    async def answer_call(self, call_id: str, offer_sdp: str) -> WhatsAppLeg:
+    async def answer_call(self, call_id: str, offer_sdp: str, callback_data: str | None = None) -> WhatsAppLeg:
         self._act("accept", call_id)
         return self._leg()
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from callbridge.api.auth import Session
 from callbridge.api.deps import CallIDQuery, Calls, PermissionsDep, PhoneQuery, query_param
 from callbridge.api.envelope import ok
-from callbridge.api.models import CallIDRequest, MakeCallRequest, PermissionRequest
+from callbridge.api.models import AcceptCallRequest, CallIDRequest, MakeCallRequest, PermissionRequest
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import CallOrCalls, OneCall, PermissionSent
 from callbridge.errors import InvalidRequest
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/call", tags=["calls"])
     responses=errors(400, 401, 403, 408, 409, 413, 429, 500),
 )
 async def make(body: MakeCallRequest, session: Session, calls: Calls) -> JSONResponse:
-    call = await calls.make(session, body.phone)
+    call = await calls.make(session, body.phone, body.callback_data)
     return ok({"call": call_view(call.snapshot())})
 
 
@@ -36,8 +36,8 @@ async def make(body: MakeCallRequest, session: Session, calls: Calls) -> JSONRes
     response_model=Envelope[OneCall],
     responses=errors(400, 401, 404, 408, 409, 413, 429, 500),
 )
-async def accept(body: CallIDRequest, session: Session, calls: Calls) -> JSONResponse:
-    call = await calls.accept(session, body.call_id)
+async def accept(body: AcceptCallRequest, session: Session, calls: Calls) -> JSONResponse:
+    call = await calls.accept(session, body.call_id, body.callback_data)
     return ok({"call": call_view(call.snapshot())})
 
 

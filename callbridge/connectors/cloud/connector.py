@@ -73,24 +73,26 @@ class CloudConnector(Connector):
         except GraphError as exc:
             translate(exc, action, phone)
 
-    async def place_call(self, phone: str) -> PlacedCall:
+    async def place_call(self, phone: str, callback_data: str | None = None) -> PlacedCall:
         leg = WhatsAppLeg(self.ice)
         try:
             offer = for_meta(await leg.create_offer(), answer=False)
-            call_id = await self._graph(f"call {phone}", lambda: self.graph.connect(phone, offer), phone)
+            call_id = await self._graph(f"call {phone}", lambda: self.graph.connect(phone, offer, callback_data), phone)
         except BaseException:
             await leg.close()
             raise
         return PlacedCall(call_id, leg, self.deliveries.announce(call_id))
 
-    async def answer_call(self, call_id: str, offer_sdp: str) -> WhatsAppLeg:
+    async def answer_call(self, call_id: str, offer_sdp: str, callback_data: str | None = None) -> WhatsAppLeg:
         leg = WhatsAppLeg(self.ice)
         try:
             answer = for_meta(await leg.answer(offer_sdp), answer=True)
             # pre_accept lets ICE and DTLS finish before the user is told, so the first words are not clipped;
             # accept follows with the same answer.
             await self._graph("pre-accept the call", lambda: self.graph.call_action(call_id, "pre_accept", answer))
-            await self._graph("accept the call", lambda: self.graph.call_action(call_id, "accept", answer))
+            await self._graph(
+                "accept the call", lambda: self.graph.call_action(call_id, "accept", answer, callback_data)
+            )
         except BaseException:
             await leg.close()
             raise

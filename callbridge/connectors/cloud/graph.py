@@ -125,11 +125,15 @@ class GraphClient:
             raise GraphError(200, "the Graph API accepted the call but returned no call id")
         return answer.calls[0].id
 
-    async def call_action(self, call_id: str, action: str, answer_sdp: str | None = None) -> None:
-        """pre_accept, accept (both with our SDP answer), reject or terminate."""
+    async def call_action(
+        self, call_id: str, action: str, answer_sdp: str | None = None, biz_opaque_callback_data: str | None = None
+    ) -> None:
+        """pre_accept, accept (both with our SDP answer; accept may carry our reference), reject or terminate."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "call_id": call_id, "action": action}
         if answer_sdp is not None:
             body["session"] = {"sdp_type": "answer", "sdp": answer_sdp}
+        if biz_opaque_callback_data:
+            body["biz_opaque_callback_data"] = biz_opaque_callback_data
         await self._request("POST", "/calls", json=body)
 
     async def request_call_permission(self, to: str, body_text: str) -> str | None:
