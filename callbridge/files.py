@@ -1,4 +1,8 @@
-"""Paths that clients name (``AudioFile``, ``Path``) are confined to the files directory."""
+"""Paths that clients name (``AudioFile``, ``Path``) are confined to the files directory.
+
+WaGo names that directory ``files/`` in its paths (``"Path": "files/calls/CALL_ID.wav"``): a leading ``files/``
+means the files directory itself, and recordings are reported that way, so a WaGo app's stored paths stay valid.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,22 @@ AUDIO_EXTENSIONS = (".mp3", ".wav", ".opus", ".ogg")
 MAX_NAME = 255  # bytes in one path component (NAME_MAX on Linux)
 MAX_PATH = 1024  # bytes in the whole relative path
 RECORDING_EXTENSIONS = (".wav",)
+WAGO_PREFIX = "files/"
+
+
+def in_files_dir(name: str) -> str:
+    """The path under the files directory that a client's name means (WaGo's ``files/`` prefix removed)."""
+    return name[len(WAGO_PREFIX) :] if name.startswith(WAGO_PREFIX) else name
+
+
+def as_wago(relative: str) -> str:
+    """How WaGo reports a path under the files directory."""
+    return WAGO_PREFIX + relative
 
 
 def confine(root: Path, relative: str, extensions: tuple[str, ...]) -> Path:
     """Resolve ``relative`` under ``root``; refuse anything that could land outside it (400)."""
+    relative = in_files_dir(relative)
     if not relative or "\x00" in relative or "\\" in relative:
         raise InvalidRequest("the path must be a relative path under the files directory")
     pure = PurePosixPath(relative)

@@ -15,7 +15,7 @@ from callbridge.api.models import CallIDRequest, PlayRequest, RecordRequest
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import Details, MediaStats, Playing, Recording, RecordingDone
 from callbridge.errors import Conflict
-from callbridge.files import audio_file, new_recording
+from callbridge.files import as_wago, audio_file, in_files_dir, new_recording
 
 router = APIRouter(prefix="/call", tags=["playback and recording"])
 
@@ -51,11 +51,12 @@ async def stop_play(body: CallIDRequest, session: Session, calls: Calls) -> JSON
 )
 async def record(body: RecordRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
     media = await calls.active_media(session, body.call_id)
-    name = body.path or f"calls/{body.call_id}.wav"
+    name = in_files_dir(body.path or f"calls/{body.call_id}.wav")
     if media.recording is not None:
         raise Conflict("the call is already being recorded; stop that recording first")
-    await media.start_recording(new_recording(settings.files_dir, name), name, body.sample_rate, body.stereo)
-    return ok({"Path": name, "SampleRate": body.sample_rate, "Stereo": body.stereo})
+    path = new_recording(settings.files_dir, name)
+    await media.start_recording(path, as_wago(name), body.sample_rate, body.stereo)
+    return ok({"Path": as_wago(name), "SampleRate": body.sample_rate, "Stereo": body.stereo})
 
 
 @router.post(
