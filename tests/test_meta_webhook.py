@@ -236,9 +236,10 @@ def test_a_failed_calls_errors_reach_the_end_reason_and_the_event(scene: Scene) 
 
 
 def test_a_permission_reply_reaches_the_app_with_its_meaning(scene: Scene) -> None:
+    dave = scene.user()
     reply = {
         "context": {"id": "wamid.request"},
-        "from": "15550001234",
+        "from": dave,
         "id": "wamid.reply",
         "type": "interactive",
         "interactive": {
@@ -256,10 +257,14 @@ def test_a_permission_reply_reaches_the_app_with_its_meaning(scene: Scene) -> No
     change["value"] = {"metadata": change["value"]["metadata"], "messages": [reply]}
     body, headers = signed(scene.app_secret, payload)
     assert scene.gateway.client.post("/whatsapp/webhook", content=body, headers=headers).status_code == 200
-    event = scene.wait_event(None, "CallPermission", Phone="15550001234")
+    event = scene.wait_event(None, "CallPermission", Phone=dave)
     assert (event["Response"], event["IsPermanent"], event["ResponseSource"], event["ContextID"]) == (
         "accept",
         True,
         "user_action",
         "wamid.request",
     )
+    r = scene.gateway.get("/call/permission", token=scene.token, params={"Phone": dave})
+    assert r.status_code == 200, r.text
+    last = r.json()["data"]["LastReply"]  # beside WhatsApp's own state, which does not say how it came about
+    assert (last["Response"], last["IsPermanent"], last["ResponseSource"]) == ("accept", True, "user_action")

@@ -85,7 +85,10 @@ def query_param(request: Request, name: str) -> str | None:
 def _call_id_query(
     request: Request, call_id: str | None = Query(None, alias="CallID", description="a call, live or ended")
 ) -> str | None:
-    return call_id or query_param(request, "CallID")
+    call_id = call_id or query_param(request, "CallID")
+    if call_id is not None and "\x00" in call_id:
+        raise InvalidRequest("invalid CallID: must not contain NUL characters")
+    return call_id
 
 
 def _required_call_id_query(call_id: Annotated[str | None, Depends(_call_id_query)]) -> str:

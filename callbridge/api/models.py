@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from callbridge.files import AUDIO_EXTENSIONS, RECORDING_EXTENSIONS
@@ -27,6 +27,14 @@ def _suffix_pattern(extensions: tuple[str, ...]) -> str:
 
 class WaGoModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL's text cannot hold NUL, and no name, token, path or id needs one.
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("nul_character", "must not contain NUL characters")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -144,3 +152,22 @@ class RecordRequest(WaGoModel):
     )
     sample_rate: Literal[16000, 48000] = Field(48000, alias="SampleRate")
     stereo: bool = Field(False, alias="Stereo", description="WhatsApp on the left, the browser on the right")
+
+
+class CallingSettingsRequest(WaGoModel):
+    """What to change in the number's calling settings (Meta's ``calling`` object); the rest stays as it is."""
+
+    status: Literal["ENABLED", "DISABLED"] | None = Field(None, alias="Status", description="calling on the number")
+    call_icon_visibility: Literal["DEFAULT", "DISABLE_ALL"] | None = Field(
+        None, alias="CallIconVisibility", description="the call button in the chat"
+    )
+    callback_permission_status: Literal["ENABLED", "DISABLED"] | None = Field(
+        None, alias="CallbackPermissionStatus", description="a user who calls grants a temporary call permission"
+    )
+    call_hours: dict[str, Any] | None = Field(
+        None, alias="CallHours", description="Meta's call_hours object (status, timezone_id, weekly_operating_hours...)"
+    )
+
+    def calling(self) -> dict[str, Any]:
+        """Meta's ``calling`` object with only what was given."""
+        return self.model_dump(exclude_none=True)

@@ -27,9 +27,27 @@ class Permissions:
         return phone, await self.connector_for(session).request_permission(phone, body)
 
     async def status(self, session: SessionRow, phone: str) -> dict[str, Any]:
-        return await self.connector_for(session).permission(normalize_phone(phone))
+        """WhatsApp's answer, with the user's latest reply to our request (Meta's permission state does not say
+        whether the user chose it or it came with their own call, nor for which request)."""
+        phone = normalize_phone(phone)
+        state = await self.connector_for(session).permission(phone)
+        row = await self.records.last_permission_reply(session.id, phone)
+        state["LastReply"] = (
+            None
+            if row is None
+            else {
+                "Response": row.response,
+                "IsPermanent": row.is_permanent,
+                "ResponseSource": row.source,
+                "ExpiresAt": row.expires_at,
+                "ContextID": row.context_id,
+                "ReceivedAt": row.received_at.isoformat(),
+            }
+        )
+        return state
 
     async def answered(self, session: SessionRow, reply: PermissionReply) -> None:
         event = PermissionAnswered(reply)
+        await self.records.save_permission_reply(session.id, reply)
         await self.records.store_session_event(session.id, event)
         self.feed.publish(session.id, None, [event])

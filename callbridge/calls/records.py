@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from callbridge.calls.events import AppEvent, CallEvent
 from callbridge.calls.model import Call, State
+from callbridge.connectors.events import PermissionReply
 from callbridge.events.outbox import Outbox
 from callbridge.events.views import event_view
 from callbridge.media.events import RecordingInfo
 from callbridge.store import Database
-from callbridge.store.models import CallRow, RecordingRow, SessionRow
+from callbridge.store.models import CallRow, PermissionReplyRow, RecordingRow, SessionRow
 from callbridge.store.types import utcnow
 
 
@@ -79,6 +80,37 @@ class CallRecords:
     async def session(self, session_id: int) -> SessionRow | None:
         async with self.db.session() as s:
             return await s.get(SessionRow, session_id)
+
+    async def save_permission_reply(self, session_id: int, reply: PermissionReply) -> None:
+        """Keep the user's latest answer (a later reply replaces an earlier one)."""
+        values = {
+            "response": reply.response,
+            "is_permanent": reply.is_permanent,
+            "source": reply.source,
+            "expires_at": reply.expires_at,
+            "context_id": reply.context_id,
+            "received_at": utcnow(),
+        }
+        async with self.db.session() as s:
+            row = await s.scalar(
+                select(PermissionReplyRow).where(
+                    PermissionReplyRow.session_id == session_id, PermissionReplyRow.phone == reply.phone
+                )
+            )
+            if row is None:
+                s.add(PermissionReplyRow(session_id=session_id, phone=reply.phone, **values))
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+            await s.commit()
+
+    async def last_permission_reply(self, session_id: int, phone: str) -> PermissionReplyRow | None:
+        async with self.db.session() as s:
+            return await s.scalar(
+                select(PermissionReplyRow).where(
+                    PermissionReplyRow.session_id == session_id, PermissionReplyRow.phone == phone
+                )
+            )
 
     async def recording_started(self, call_id: str, recording: RecordingInfo) -> None:
         async with self.db.session() as s:

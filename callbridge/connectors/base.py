@@ -65,5 +65,13 @@ class Connector(abc.ABC):
         """Ask the user for permission to call them; returns the request's message id."""
 
     @abc.abstractmethod
+    async def calling_settings(self) -> dict[str, Any]:
+        """The number's calling settings as WhatsApp reports them."""
+
+    @abc.abstractmethod
+    async def update_calling_settings(self, calling: dict[str, Any]) -> dict[str, Any]:
+        """Change some of them; returns them all, as they are now."""
+
+    @abc.abstractmethod
     async def permission(self, phone: str) -> dict[str, Any]:
         """The permission state as WhatsApp reports it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from callbridge.store.encrypted import EncryptedJSON, EncryptedText
@@ -77,6 +77,23 @@ class RecordingRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     seconds: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class PermissionReplyRow(Base):
+    """A user's latest answer to the business's call-permission request (Meta says when, how and for how long)."""
+
+    __tablename__ = "permission_replies"
+    __table_args__ = (UniqueConstraint("session_id", "phone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(64))
+    response: Mapped[str] = mapped_column(String(32))
+    is_permanent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    source: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    context_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxRow(Base):

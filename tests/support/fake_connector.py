@@ -87,5 +87,11 @@ class FakeConnector(Connector):
         self._act("request_permission", phone)
         return "wamid.fake"
 
+    async def calling_settings(self) -> dict[str, Any]:
+        return {"status": "ENABLED"}
+
+    async def update_calling_settings(self, calling: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "ENABLED", **calling}
+
     async def permission(self, phone: str) -> dict[str, Any]:
         return {"permission": {"status": "granted"}}

@@ -8,9 +8,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from callbridge.api.auth import Session
-from callbridge.api.deps import CallIDQuery, Calls, PermissionsDep, PhoneQuery, query_param
+from callbridge.api.deps import CallIDQuery, Calls, ConnectorsDep, PermissionsDep, PhoneQuery, query_param
 from callbridge.api.envelope import ok
-from callbridge.api.models import AcceptCallRequest, CallIDRequest, MakeCallRequest, PermissionRequest
+from callbridge.api.models import (
+    AcceptCallRequest,
+    CallIDRequest,
+    CallingSettingsRequest,
+    MakeCallRequest,
+    PermissionRequest,
+)
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import CallOrCalls, OneCall, PermissionSent
 from callbridge.errors import InvalidRequest
@@ -105,3 +111,39 @@ async def request_permission(body: PermissionRequest, session: Session, permissi
 )
 async def permission(session: Session, permissions: PermissionsDep, phone: PhoneQuery) -> JSONResponse:
     return ok(await permissions.status(session, phone))
+
+
+def _settings_view(calling: dict[str, Any]) -> dict[str, Any]:
+    """Meta's calling settings, the common ones in WaGo's casing; ``calling`` keeps Meta's whole object."""
+    return {
+        "Status": calling.get("status"),
+        "CallIconVisibility": calling.get("call_icon_visibility"),
+        "CallbackPermissionStatus": calling.get("callback_permission_status"),
+        "CallHours": calling.get("call_hours"),
+        "calling": calling,
+    }
+
+
+@router.get(
+    "/settings",
+    summary="The number's calling settings, as WhatsApp reports them",
+    response_model=Envelope[dict[str, Any]],
+    responses=errors(401, 429, 500),
+)
+async def settings(session: Session, connectors: ConnectorsDep) -> JSONResponse:
+    return ok(_settings_view(await connectors.for_session(session).calling_settings()))
+
+
+@router.post(
+    "/settings",
+    summary="Change the number's calling settings (only the fields given); answers them all",
+    response_model=Envelope[dict[str, Any]],
+    responses=errors(400, 401, 408, 413, 429, 500),
+)
+async def change_settings(body: CallingSettingsRequest, session: Session, connectors: ConnectorsDep) -> JSONResponse:
+    calling = body.calling()
+    if not calling:
+        raise InvalidRequest(
+            "nothing to change: give Status, CallIconVisibility, CallbackPermissionStatus or CallHours"
+        )
+    return ok(_settings_view(await connectors.for_session(session).update_calling_settings(calling)))

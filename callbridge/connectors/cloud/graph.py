@@ -152,6 +152,15 @@ class GraphClient:
         answer = _read(MessagesAnswer, await self._request("POST", "/messages", json=body))
         return answer.messages[0].id if answer is not None and answer.messages else None
 
+    async def calling_settings(self) -> dict[str, Any]:
+        """The number's ``calling`` settings (``GET /{phone-number-id}/settings``)."""
+        answer = await self._request("GET", "/settings")
+        calling = answer.get("calling")
+        return calling if isinstance(calling, dict) else {}
+
+    async def update_calling_settings(self, calling: dict[str, Any]) -> None:
+        await self._request("POST", "/settings", json={"calling": calling})
+
     async def call_permissions(self, wa_id: str) -> dict[str, Any]:
         return await self._request("GET", "/call_permissions", params={"user_wa_id": wa_id})
 
