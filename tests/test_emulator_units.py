@@ -1,4 +1,7 @@
-"""The emulator's parts on their own: Meta's webhook payloads, background tasks, and the package's imports."""
+"""The emulator's parts on their own: Meta's webhook payloads, background tasks, and the package's imports.
+
+Payload shapes: Meta's "User-initiated calls", "Business-Initiated Calls" and "Obtain User Call Permissions" pages
+(developers.facebook.com/documentation/business-messaging/whatsapp/calling/...)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import pytest
 
 from callbridge.emulator import webhook_payloads as payloads
 from callbridge.emulator.background import spawn
-from callbridge.emulator.model import EmuCall, Number, Permission, User
+from callbridge.emulator.errors import media_receive_timeout
+from callbridge.emulator.model import EmuCall, Number, User
 from callbridge.emulator.peer import UserPeer
+from callbridge.emulator.permissions import Permission
 
 PACKAGE = Path(__file__).resolve().parent.parent / "callbridge" / "emulator"
 
@@ -77,28 +82,50 @@ async def test_a_users_call_introduces_the_user_and_carries_their_offer(peer: Us
     assert connect["session"] == {"sdp_type": "offer", "sdp": "v=0"}
 
 
-async def test_a_business_call_is_answered_without_contacts(peer: UserPeer) -> None:
-    value = payloads.connect_value(a_call(peer, "BUSINESS_INITIATED"), "answer", "v=0")
-    assert "contacts" not in value
+async def test_a_business_call_is_answered_with_the_users_wa_id_in_contacts(peer: UserPeer) -> None:
+    """Business-Initiated Calls page, "Call connect webhook": contacts holds the callee's wa_id (no profile)."""
+    call = a_call(peer, "BUSINESS_INITIATED")
+    value = payloads.connect_value(call, "answer", "v=0")
+    assert value["contacts"] == [{"wa_id": "4915100000001"}]
     [connect] = value["calls"]
     assert (connect["from"], connect["to"], connect["direction"]) == (
         "+15550001",
         "4915100000001",
         "BUSINESS_INITIATED",
     )
+    assert "biz_opaque_callback_data" not in connect  # only when the business sent some
+    call.callback_data = "order-17"
+    [connect] = payloads.connect_value(call, "answer", "v=0")["calls"]
+    assert connect["biz_opaque_callback_data"] == "order-17"
+    [status] = payloads.status_value(call, "RINGING")["statuses"]
+    assert status["biz_opaque_callback_data"] == "order-17"
+    [terminate] = payloads.terminate_value(call, "COMPLETED")["calls"]
+    assert terminate["biz_opaque_callback_data"] == "order-17"
 
 
 async def test_only_an_answered_call_ends_with_its_times(peer: UserPeer) -> None:
     call = a_call(peer, "USER_INITIATED")
     call.ended_at = time.time()
-    [unanswered] = payloads.terminate_value(call, "FAILED", [{"code": 138021}])["calls"]
-    assert "duration" not in unanswered
-    assert unanswered["errors"] == [{"code": 138021}]
+    [unanswered] = payloads.terminate_value(call, "COMPLETED")["calls"]
+    assert "duration" not in unanswered and "start_time" not in unanswered
     call.accepted_at = call.ended_at - 12.2
     [answered] = payloads.terminate_value(call, "COMPLETED")["calls"]
     assert answered["duration"] == 12
     assert answered["end_time"] == str(int(call.ended_at))
     assert "errors" not in answered
+
+
+async def test_a_failed_call_carries_its_errors_in_value_and_in_the_call(peer: UserPeer) -> None:
+    """Meta's terminate webhook sample puts errors (code, message, href, error_data.details) beside calls; real
+    deliveries repeat them in the call object."""
+    call = a_call(peer, "USER_INITIATED")
+    call.ended_at = time.time()
+    error = media_receive_timeout(20)
+    value = payloads.terminate_value(call, "FAILED", [error])
+    assert value["errors"] == [error] and value["calls"][0]["errors"] == [error]
+    assert value["calls"][0]["status"] == "FAILED"
+    assert error["code"] == 138021 and error["message"] == "Media receive timeout"
+    assert error["href"].startswith("https://developers.facebook.com/") and error["error_data"]["details"]
 
 
 async def test_webhooks_arrive_in_metas_envelope(peer: UserPeer) -> None:
@@ -115,13 +142,29 @@ async def test_webhooks_arrive_in_metas_envelope(peer: UserPeer) -> None:
     assert change["value"]["statuses"][0]["recipient_id"] == "4915100000001"
 
 
-def test_a_permission_reply_accepts_with_the_expiry_or_rejects() -> None:
+def test_permission_replies_are_shaped_like_metas_samples() -> None:
+    """ "User call permission reply webhook" samples: temporary, permanent, rejected, automatic, revoked."""
     user = User("4915100000001")
-    permission = Permission.given_now("temporary")
-    accepted = payloads.permission_reply_value(user, permission)["messages"][0]["interactive"]
-    assert accepted["call_permission_reply"]["expiration_timestamp"] == permission.expires_at
-    rejected = payloads.permission_reply_value(user, None)["messages"][0]["interactive"]
-    assert rejected["call_permission_reply"] == {"response": "reject", "response_source": "user_action"}
+    temporary = Permission.given_now("temporary")
+    assert payloads.permission_reply(temporary) == {
+        "response": "accept",
+        "is_permanent": False,
+        "expiration_timestamp": str(temporary.expires_at),
+        "response_source": "user_action",
+    }
+    assert payloads.permission_reply(Permission.given_now("permanent")) == {
+        "response": "accept",
+        "is_permanent": True,
+        "response_source": "user_action",
+    }
+    assert payloads.permission_reply(None) == {"response": "reject", "response_source": "user_action"}
+    assert payloads.permission_reply(temporary, "automatic")["response_source"] == "automatic"
+
+    [message] = payloads.permission_reply_value(user, payloads.permission_reply(None), "wamid.REQ")["messages"]
+    assert message["context"] == {"from": "4915100000001", "id": "wamid.REQ"}
+    assert message["interactive"]["type"] == "call_permission_reply"
+    [revoked] = payloads.permission_reply_value(user, payloads.permission_reply(None, "automatic"), None)["messages"]
+    assert "context" not in revoked
 
 
 async def test_a_spawned_task_is_kept_until_it_is_done() -> None:

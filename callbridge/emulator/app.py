@@ -13,8 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from callbridge.emulator import control, graph_api
-from callbridge.emulator.graph_api import graph_error_response
-from callbridge.emulator.model import EmulatorError
+from callbridge.emulator.control_http import install_error_handlers
+from callbridge.emulator.errors import EmulatorError
+from callbridge.emulator.graph_common import graph_error_response
 from callbridge.emulator.webhooks import WebhookSender
 from callbridge.emulator.world import World
 
@@ -24,8 +25,9 @@ class EmulatorSettings:
     host: str = "127.0.0.1"
     port: int = 1338
     files_dir: Path = Path("./files")
-    media_timeout: float = 20.0  # Meta ends calls that get no Opus for this long
-    accept_timeout: float = 60.0  # how long a user's call rings at the business before it fails
+    media_timeout: float = 20.0  # Meta ends calls that get no media from the business for this long at the start
+    established_media_timeout: float | None = None  # ... and for this long once established (default 1.5x: 30 s)
+    accept_timeout: float = 60.0  # how long a user's call rings at the business unaccepted
     ring_timeout: float = 60.0  # how long a business's call rings at a user who does not answer
 
 
@@ -46,6 +48,7 @@ def create_emulator_app(settings: EmulatorSettings) -> FastAPI:
                 media_timeout=settings.media_timeout,
                 accept_timeout=settings.accept_timeout,
                 ring_timeout=settings.ring_timeout,
+                established_media_timeout=settings.established_media_timeout,
             )
             try:
                 yield
@@ -62,6 +65,8 @@ def create_emulator_app(settings: EmulatorSettings) -> FastAPI:
     @app.exception_handler(EmulatorError)
     async def _graph_error(_: Request, exc: EmulatorError) -> JSONResponse:
         return graph_error_response(exc)
+
+    install_error_handlers(app)
 
     app.include_router(control.router)  # before the Graph routes, whose /{version}/{id} would match /emulator/x
     app.include_router(graph_api.router)

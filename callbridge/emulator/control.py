@@ -1,19 +1,25 @@
-"""``/emulator/*``: the control API that tests and demos use to set the scene and see what users heard."""
+"""``/emulator/*``: the control API that tests and demos use to set the scene and see what users heard.
+
+Bodies are JSON whatever their content type; errors are ``{"error": "..."}`` (control_http.py)."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from callbridge.emulator.model import EmuCall, Number, User
+from callbridge.emulator import control_calls
+from callbridge.emulator.calling_settings import CallingSettings
+from callbridge.emulator.control_http import ControlError, body_schema, read_body
+from callbridge.emulator.errors import EmulatorError
+from callbridge.emulator.model import Number, User
 from callbridge.emulator.world import World
 
 router = APIRouter(prefix="/emulator", tags=["emulator control"])
-_SAY = re.compile(r"^(tone:\d+(\.\d+)?|echo|silence|markers|file:[\w.-]+)$")
+_SAY = re.compile(r"^(tone:\d+(\.\d+)?|echo|silence|markers|file:[\w.-]+|dtmf:[0-9*#A-Da-d]{1,32})$")
 
 
 class NumberIn(BaseModel):
@@ -25,6 +31,11 @@ class NumberIn(BaseModel):
     webhook_url: str = Field(pattern=r"^https?://")
     waba_id: str = "100000000000001"
     scramble_webhooks: bool = Field(False, description="send each call's webhooks reversed and twice")
+    calling: dict[str, Any] | None = Field(
+        None,
+        description="Meta's calling settings object, as POSTed to /{phone-number-id}/settings; "
+        "calling is ENABLED unless this says otherwise",
+    )
 
 
 class UserIn(BaseModel):
@@ -33,12 +44,16 @@ class UserIn(BaseModel):
     answer_after_ms: int = Field(500, ge=0, le=600_000)
     say: str = Field(
         "tone:440",
-        description="tone:HZ | echo | silence | file:NAME (in the emulator's files dir) | markers (benchmarks)",
+        description="tone:HZ | echo | silence | file:NAME (in the emulator's files dir) | markers (benchmarks) | "
+        "dtmf:KEYS (presses the keys on answering, then silence)",
     )
     hangup_after_ms: int | None = Field(None, ge=0)
     reject: bool = False
     no_answer: bool = False
     grant_permission: bool = True
+    grants: Literal["temporary", "permanent"] = Field(
+        "temporary", description="what the user grants when asked for permission (with grant_permission)"
+    )
     permission: Literal["no_permission", "temporary", "permanent"] | None = Field(
         None, description="initial permission; by default temporary when grant_permission, else none"
     )
@@ -50,100 +65,36 @@ class UserIn(BaseModel):
     @classmethod
     def _say(cls, value: str) -> str:
         if not _SAY.match(value):
-            raise ValueError("say must be tone:HZ, echo, silence, markers or file:NAME")
+            raise ValueError("say must be tone:HZ, echo, silence, markers, file:NAME or dtmf:KEYS")
         return value
 
 
-class UserCallIn(BaseModel):
-    to: str = Field(description="the business's phone_number_id")
-
-
 def _world(request: Request) -> World:
-    return request.app.state.world
+    world: World = request.app.state.world
+    return world
 
 
-def _call(request: Request, call_id: str) -> EmuCall:
-    call = _world(request).calls.get(call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
-    return call
-
-
-@router.post("/numbers")
-async def add_number(request: Request, body: NumberIn) -> JSONResponse:
-    _world(request).add_number(Number(**body.model_dump()))
+@router.post("/numbers", openapi_extra=body_schema(NumberIn))
+async def add_number(request: Request) -> JSONResponse:
+    body = await read_body(request, NumberIn)
+    calling = CallingSettings()
+    if body.calling is not None:
+        try:
+            calling.update(body.calling)
+        except EmulatorError as exc:
+            raise ControlError(400, f"calling: {exc.details or exc.message}") from exc
+    _world(request).add_number(Number(**body.model_dump(exclude={"calling"}), calling=calling))
     return JSONResponse({"phone_number_id": body.phone_number_id})
 
 
-@router.post("/users")
-async def add_user(request: Request, body: UserIn) -> JSONResponse:
+@router.post("/users", openapi_extra=body_schema(UserIn))
+async def add_user(request: Request) -> JSONResponse:
+    body = await read_body(request, UserIn)
     world = _world(request)
     if body.say.startswith("file:") and not (world.files_dir / body.say[5:]).is_file():
-        raise HTTPException(400, f"no file {body.say[5:]!r} in the emulator's files dir")
-    fields = body.model_dump(exclude={"permission"})
-    world.add_user(User(**fields), body.permission)
+        raise ControlError(400, f"no file {body.say[5:]!r} in the emulator's files dir")
+    world.add_user(User(**body.model_dump(exclude={"permission"})), body.permission)
     return JSONResponse({"wa_id": body.wa_id})
-
-
-@router.post("/users/{wa_id}/call")
-async def user_calls(request: Request, wa_id: str, body: UserCallIn) -> JSONResponse:
-    world = _world(request)
-    if wa_id not in world.users:
-        raise HTTPException(404, f"no virtual user {wa_id}")
-    if body.to not in world.numbers:
-        raise HTTPException(404, f"no business number {body.to}")
-    call = await world.user_calls(wa_id, body.to)
-    return JSONResponse({"call_id": call.id})
-
-
-@router.get("/calls")
-async def list_calls(request: Request) -> JSONResponse:
-    return JSONResponse({"calls": [call.view() for call in _world(request).calls.values()]})
-
-
-@router.get("/calls/{call_id}")
-async def get_call(
-    request: Request, call_id: str, last: float | None = Query(None, gt=0, description="analyse only the last N s")
-) -> JSONResponse:
-    call = _call(request, call_id)
-    return JSONResponse(call.view(last))
-
-
-@router.get("/calls/{call_id}/heard.wav")
-async def heard_wav(request: Request, call_id: str) -> Response:
-    call = _call(request, call_id)
-    return Response(call.peer.ear.wav(), media_type="audio/wav")
-
-
-@router.get("/calls/{call_id}/markers")
-async def markers(request: Request, call_id: str) -> JSONResponse:
-    """For benchmarks: when this user's markers left, and when the business's markers arrived (monotonic clock)."""
-    call = _call(request, call_id)
-    return JSONResponse(call.peer.markers())
-
-
-@router.get("/calls/{call_id}/sdp")
-async def business_sdp(request: Request, call_id: str) -> JSONResponse:
-    """Every SDP the business sent for this call, with the Graph action that carried it."""
-    call = _call(request, call_id)
-    return JSONResponse({"sdps": call.business_sdps})
-
-
-@router.post("/calls/{call_id}/hangup")
-async def hangup(request: Request, call_id: str) -> JSONResponse:
-    world = _world(request)
-    call = _call(request, call_id)
-    await world.hangup(call)
-    return JSONResponse({"state": call.state})
-
-
-@router.post("/calls/{call_id}/vanish")
-async def vanish(request: Request, call_id: str) -> JSONResponse:
-    """The user's network disappears mid-call: no terminate webhook, media just stops."""
-    world = _world(request)
-    call = _call(request, call_id)
-    await world.vanish(call)
-    return JSONResponse({"state": call.state})
 
 
 @router.get("/requests")
@@ -156,3 +107,12 @@ async def requests(request: Request) -> JSONResponse:
 async def webhooks(request: Request) -> JSONResponse:
     """Every webhook payload sent to businesses, in order of sending."""
     return JSONResponse({"webhooks": _world(request).webhooks.sent})
+
+
+router.include_router(control_calls.router)
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unknown(path: str) -> JSONResponse:
+    """Last: an unknown control path is a control 404, not a Graph API path (``/{version}/{id}``)."""
+    raise ControlError(404, f"no control route /emulator/{path}")

@@ -1,65 +1,22 @@
-"""The Graph API subset the gateway uses, validated and answered the way Meta does."""
+"""The Graph API subset the gateway uses, validated and answered the way Meta does: the number's profile and
+``/calls`` (Meta's "User-initiated calls" and "Business-Initiated Calls" pages); permissions and settings have
+their own modules, whose routes this router includes."""
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from callbridge.emulator.model import EmulatorError, Number
+from callbridge.emulator import graph_permissions, graph_settings
+from callbridge.emulator.errors import invalid, sip_enabled
+from callbridge.emulator.graph_common import authorized_number, json_object, world_of
 from callbridge.emulator.sdp_rules import SdpRejected, check_business_sdp
-from callbridge.emulator.world import World
 
 router = APIRouter(include_in_schema=True, tags=["graph api"])
 ACTIONS = ("connect", "pre_accept", "accept", "reject", "terminate")
-_VERSION = re.compile(r"^v\d+\.\d+$")
-
-
-def graph_error_response(exc: EmulatorError) -> JSONResponse:
-    error: dict[str, Any] = {"message": exc.message, "type": "OAuthException", "code": exc.code}
-    if exc.subcode is not None:
-        error["error_subcode"] = exc.subcode
-    if exc.details is not None:
-        error["error_data"] = {"messaging_product": "whatsapp", "details": exc.details}
-    error["fbtrace_id"] = secrets.token_urlsafe(12)
-    return JSONResponse({"error": error}, status_code=exc.status)
-
-
-def invalid(details: str) -> EmulatorError:
-    return EmulatorError(400, 100, "(#100) Invalid parameter", details=details)
-
-
-def _world(request: Request) -> World:
-    return request.app.state.world
-
-
-def _authorized_number(request: Request, version: str, phone_number_id: str) -> Number:
-    if not _VERSION.match(version):
-        raise EmulatorError(400, 2500, f"Unknown path components: /{version}/{phone_number_id}")
-    number = _world(request).number(phone_number_id)
-    header = request.headers.get("Authorization", "")
-    if not header:
-        raise EmulatorError(
-            400, 2500, "An active access token must be used to query information about the current user."
-        )
-    if not secrets.compare_digest(header.encode(), f"Bearer {number.access_token}".encode()):
-        raise EmulatorError(401, 190, "Invalid OAuth access token - Cannot parse access token")
-    return number
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise invalid("the request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object")
-    if body.get("messaging_product") != "whatsapp":
-        raise invalid("messaging_product must be 'whatsapp'")
-    return body
+CALLBACK_DATA_MAX = 512  # Meta: biz_opaque_callback_data, "Maximum 512 characters"
 
 
 def _sdp(body: dict[str, Any], sdp_type: str) -> str:
@@ -69,13 +26,20 @@ def _sdp(body: dict[str, Any], sdp_type: str) -> str:
     try:
         check_business_sdp(session["sdp"], sdp_type)
     except SdpRejected as exc:
-        raise EmulatorError(400, 100, "(#100) Invalid parameter", details=exc.details, subcode=exc.subcode) from exc
+        raise invalid(exc.details, exc.subcode) from exc
     return session["sdp"]
+
+
+def _callback_data(body: dict[str, Any]) -> str | None:
+    data = body.get("biz_opaque_callback_data")
+    if data is not None and (not isinstance(data, str) or len(data) > CALLBACK_DATA_MAX):
+        raise invalid(f"biz_opaque_callback_data must be a string of at most {CALLBACK_DATA_MAX} characters")
+    return data
 
 
 @router.get("/{version}/{phone_number_id}")
 async def phone_number(request: Request, version: str, phone_number_id: str) -> JSONResponse:
-    number = _authorized_number(request, version, phone_number_id)
+    number = authorized_number(request, version, phone_number_id)
     return JSONResponse(
         {
             "verified_name": "Emulated Business",
@@ -88,11 +52,13 @@ async def phone_number(request: Request, version: str, phone_number_id: str) -> 
 
 @router.post("/{version}/{phone_number_id}/calls")
 async def calls(request: Request, version: str, phone_number_id: str) -> JSONResponse:
-    world = _world(request)
+    world = world_of(request)
     record: dict[str, Any] = {"method": "POST", "path": request.url.path}
     world.requests.append(record)
-    number = _authorized_number(request, version, phone_number_id)
-    body = await _json_object(request)
+    number = authorized_number(request, version, phone_number_id)
+    if number.calling.sip_enabled:
+        raise sip_enabled()  # Meta's settings page: with SIP on, "you cannot use calling related endpoints"
+    body = await json_object(request)
     action = body.get("action")
     record["action"] = action
     if action not in ACTIONS:
@@ -102,7 +68,7 @@ async def calls(request: Request, version: str, phone_number_id: str) -> JSONRes
         if not isinstance(to, str) or not to.isdigit():
             raise invalid("to must be the user's phone number, digits only")
         offer = _sdp(body, "offer")
-        call = await world.business_calls(number, to, offer)
+        call = await world.business_calls(number, to, offer, _callback_data(body))
         call.business_sdps.append({"action": "connect", "sdp": offer})
         record["call_id"] = call.id
         return JSONResponse({"messaging_product": "whatsapp", "calls": [{"id": call.id}]})
@@ -115,7 +81,10 @@ async def calls(request: Request, version: str, phone_number_id: str) -> JSONRes
     if action in ("pre_accept", "accept"):
         answer = _sdp(body, "answer")
         call.business_sdps.append({"action": action, "sdp": answer})
-        await (world.pre_accept if action == "pre_accept" else world.accept)(call, answer)
+        if action == "pre_accept":
+            await world.pre_accept(call, answer)
+        else:
+            await world.accept(call, answer, _callback_data(body))
     elif action == "reject":
         await world.reject(call)
     else:
@@ -123,64 +92,5 @@ async def calls(request: Request, version: str, phone_number_id: str) -> JSONRes
     return JSONResponse({"messaging_product": "whatsapp", "success": True})
 
 
-@router.post("/{version}/{phone_number_id}/messages")
-async def messages(request: Request, version: str, phone_number_id: str) -> JSONResponse:
-    number = _authorized_number(request, version, phone_number_id)
-    body = await _json_object(request)
-    to = body.get("to")
-    interactive = body.get("interactive")
-    if not isinstance(to, str) or not to.isdigit():
-        raise invalid("to must be the user's phone number, digits only")
-    if body.get("type") != "interactive" or not isinstance(interactive, dict):
-        raise invalid("only interactive call_permission_request messages are emulated")
-    if (
-        interactive.get("type") != "call_permission_request"
-        or (interactive.get("action") or {}).get("name") != "call_permission_request"
-    ):
-        raise invalid("interactive.type and interactive.action.name must be call_permission_request")
-    if not isinstance((interactive.get("body") or {}).get("text"), str):
-        raise invalid("interactive.body.text is required")
-    message_id = await _world(request).request_permission(number, to)
-    return JSONResponse(
-        {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to}],
-            "messages": [{"id": message_id}],
-        }
-    )
-
-
-@router.get("/{version}/{phone_number_id}/call_permissions")
-async def call_permissions(request: Request, version: str, phone_number_id: str) -> JSONResponse:
-    number = _authorized_number(request, version, phone_number_id)
-    wa_id = request.query_params.get("user_wa_id", "")
-    if not wa_id.isdigit():
-        raise invalid("user_wa_id must be the user's phone number, digits only")
-    permission = _world(request).permission(number, wa_id)
-    granted = permission.granted()
-    state: dict[str, Any] = {"status": permission.status if granted else "no_permission"}
-    if granted and permission.expires_at:
-        state["expiration_time"] = permission.expires_at
-    return JSONResponse(
-        {
-            "messaging_product": "whatsapp",
-            "permission": state,
-            "actions": [
-                {
-                    "action_name": "send_call_permission_request",
-                    "can_perform_action": not granted,
-                    "limits": [
-                        {"time_period": "PT24H", "max_allowed": 1, "current_usage": 0},
-                        {"time_period": "P7D", "max_allowed": 2, "current_usage": 0},
-                    ],
-                },
-                {
-                    "action_name": "start_call",
-                    "can_perform_action": granted,
-                    "limits": [
-                        {"time_period": "PT24H", "max_allowed": 100, "current_usage": 0},
-                    ],
-                },
-            ],
-        }
-    )
+router.include_router(graph_permissions.router)
+router.include_router(graph_settings.router)

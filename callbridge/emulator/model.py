@@ -1,4 +1,4 @@
-"""What the emulated world is made of: business numbers, virtual users, call permissions, calls, and errors."""
+"""What the emulated world is made of: business numbers, virtual users and calls."""
 
 from __future__ import annotations
 
@@ -7,17 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from callbridge.emulator.calling_settings import CallingSettings
 from callbridge.emulator.peer import UserPeer
-
-PERMISSION_DAYS = 7
-
-
-class EmulatorError(Exception):
-    """Answered the way the Graph API answers errors."""
-
-    def __init__(self, status: int, code: int, message: str, details: str | None = None, subcode: int | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.details, self.subcode = status, code, message, details, subcode
 
 
 @dataclass
@@ -30,6 +21,7 @@ class Number:
     webhook_url: str
     waba_id: str = "100000000000001"
     scramble_webhooks: bool = False  # deliver each call's webhooks reversed and twice
+    calling: CallingSettings = field(default_factory=CallingSettings)
 
 
 @dataclass
@@ -42,24 +34,8 @@ class User:
     reject: bool = False
     no_answer: bool = False
     grant_permission: bool = True
+    grants: str = "temporary"  # what the user grants when asked: temporary | permanent
     loss: float = 0.0
-
-
-@dataclass
-class Permission:
-    status: str = "no_permission"  # temporary | permanent | no_permission
-    expires_at: int | None = None
-
-    @classmethod
-    def given_now(cls, status: str) -> Permission:
-        """A permission in ``status`` from now on; a temporary one lasts PERMISSION_DAYS."""
-        expires = int(time.time()) + PERMISSION_DAYS * 86400 if status == "temporary" else None
-        return cls(status, expires)
-
-    def granted(self) -> bool:
-        if self.status == "permanent":
-            return True
-        return self.status == "temporary" and (self.expires_at or 0) > time.time()
 
 
 @dataclass(eq=False)
@@ -76,6 +52,8 @@ class EmuCall:
     end_reason: str | None = None
     media_started_at: float | None = None
     business_sdps: list[dict[str, str]] = field(default_factory=list)
+    callback_data: str | None = None  # the business's biz_opaque_callback_data, echoed on later webhooks
+    pre_accepted_sdp: str | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
@@ -104,4 +82,5 @@ class EmuCall:
             "end_reason": self.end_reason,
             "media": self.peer.pc.connectionState,
             "heard": self.peer.ear.report(last_seconds),
+            "dtmf": {"payload_type": self.peer.keypad.payload_type, "sent": "".join(self.peer.keypad.sent)},
         }

@@ -1,6 +1,8 @@
-"""A virtual WhatsApp user's media: an aiortc peer that talks through a Mouth and listens with an Ear.
+"""A virtual WhatsApp user's media: an aiortc peer that talks through a Mouth, listens with an Ear and presses
+keys on a KeyPad.
 
-It presents itself like Meta's media servers: ``a=ice-lite`` in its SDP and the controlled ICE role.
+It presents itself like Meta's media servers: SDP in Meta's shape (meta_sdp.py), ``a=ice-lite`` and the
+controlled ICE role.
 """
 
 from __future__ import annotations
@@ -18,16 +20,12 @@ from aiortc.rtp import is_rtcp
 from av import AudioFrame
 
 from callbridge.emulator.audio import Ear, Mouth
+from callbridge.emulator.dtmf import KeyPad
 from callbridge.emulator.markers import MarkerTap, MarkerTrack
+from callbridge.emulator.meta_sdp import meta_answer, meta_offer, rtpmap_pt
 
 log = logging.getLogger(__name__)
-
-
-def with_ice_lite(sdp: str) -> str:
-    lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
-    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("t=")), 1)
-    return "\r\n".join([*lines[:at], "a=ice-lite", *lines[at:]]) + "\r\n"
-
+TELEPHONE_EVENT = "telephone-event/8000"  # Meta's only DTMF clock rate
 
 BUSINESS_MARKER_HZ = 3000.0  # what a benchmark's browser marks its audio with
 USER_MARKER_HZ = 2000.0  # what a user in "markers" mode marks its audio with
@@ -47,6 +45,18 @@ def drop_outgoing_rtp(pc: RTCPeerConnection, share: Callable[[], float]) -> None
         dtls._send_rtp = lossy
 
 
+def rewrite_outgoing_rtp(pc: RTCPeerConnection, rewrite: Callable[[bytes], bytes]) -> None:
+    """Pass every packet ``pc`` sends through ``rewrite`` before it is encrypted."""
+    for transceiver in pc.getTransceivers():
+        dtls: Any = transceiver.sender.transport  # Any: its RTP send method is patched below
+        send = dtls._send_rtp
+
+        async def rewritten(data: bytes, send: Callable[[bytes], Awaitable[None]] = send) -> None:
+            await send(rewrite(data))
+
+        dtls._send_rtp = rewritten
+
+
 class UserPeer:
     def __init__(self, markers: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -57,25 +67,30 @@ class UserPeer:
         transceiver = self.pc.addTransceiver(self.marker_track or self.mouth, direction="sendrecv")
         self.marker_tap = MarkerTap(transceiver.receiver, BUSINESS_MARKER_HZ) if markers else None
         self.loss = 0.0  # share of the packets this user sends that never reach the business
+        self.keypad = KeyPad()
         self._listening: asyncio.Task[None] | None = None
         self.pc.on("track", self._on_track)
 
     async def offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        self._install_loss()
+        self._install_taps()
         for transceiver in self.pc.getTransceivers():
             # Meta is ice-lite, so the business is always the controlling agent.
             transceiver.sender.transport.transport._connection.ice_controlling = False
-        return with_ice_lite(self.pc.localDescription.sdp)
+        return meta_offer(self.pc.localDescription.sdp)
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        self._install_loss()
-        return with_ice_lite(self.pc.localDescription.sdp)
+        self._install_taps()
+        answer = meta_answer(self.pc.localDescription.sdp, offer_sdp)
+        self.keypad.payload_type = rtpmap_pt(answer, TELEPHONE_EVENT)
+        return answer
 
     async def accept_answer(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        # Keys go out only on a payload type the business's answer accepted.
+        self.keypad.payload_type = rtpmap_pt(answer_sdp, TELEPHONE_EVENT)
 
     def vanish(self) -> None:
         """Stop answering the network at once, without the DTLS close a normal hang-up sends."""
@@ -109,8 +124,9 @@ class UserPeer:
         if track.kind == "audio":
             self._listening = asyncio.create_task(self._listen(track))
 
-    def _install_loss(self) -> None:
+    def _install_taps(self) -> None:
         drop_outgoing_rtp(self.pc, lambda: self.loss)
+        rewrite_outgoing_rtp(self.pc, self.keypad.rewrite)  # key presses replace audio, then the network loses some
 
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):

@@ -1,27 +1,38 @@
-"""How the emulated world behaves: calls unfold, permissions are given, and Meta's timers end calls."""
+"""How the emulated world behaves: calls unfold, permissions are given and limited, and Meta's timers end calls.
+
+Flows from Meta's "User-initiated calls" and "Business-Initiated Calls" pages; permissions from "Obtain User
+Call Permissions"; calling settings from "Configure Call Settings".
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from callbridge.emulator import webhook_payloads as payloads
-from callbridge.emulator.background import spawn
-from callbridge.emulator.model import EmuCall, EmulatorError, Number, Permission, User
+from callbridge.emulator.call_keeper import CallKeeper
+from callbridge.emulator.errors import EmulatorError, calling_not_enabled, duplicate_call, invalid, no_permission
+from callbridge.emulator.model import EmuCall, Number, User
 from callbridge.emulator.peer import UserPeer
+from callbridge.emulator.permissions import Pair, Permission
+from callbridge.emulator.sdp_rules import same_sdp
 from callbridge.emulator.voice import speak
 from callbridge.emulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
+PRESS_MS = 160  # how long a user who answers with "dtmf:KEYS" holds each key
 
 
-class World:
+class Refused(Exception):
+    """What the user cannot do in the app: no request reaches Meta, so no Graph error either."""
+
+
+class World(CallKeeper):
     def __init__(
         self,
         webhooks: WebhookSender,
@@ -29,16 +40,17 @@ class World:
         media_timeout: float = 20.0,
         accept_timeout: float = 60.0,
         ring_timeout: float = 60.0,
+        established_media_timeout: float | None = None,
     ) -> None:
-        self.webhooks = webhooks
+        # Meta's media limits are 20 s at the start of a call and 30 s once established: the second keeps that
+        # ratio to the first unless given.
+        super().__init__(webhooks, media_timeout, established_media_timeout or media_timeout * 1.5)
         self.files_dir = files_dir
-        self.media_timeout = media_timeout
         self.accept_timeout = accept_timeout
         self.ring_timeout = ring_timeout
         self.numbers: dict[str, Number] = {}
         self.users: dict[str, User] = {}
-        self.permissions: dict[tuple[str, str], Permission] = {}
-        self.calls: dict[str, EmuCall] = {}
+        self.pairs: dict[tuple[str, str], Pair] = {}
         self.requests: list[dict[str, Any]] = []  # Graph API requests, for tests to inspect
         self._default_permission: dict[str, str] = {}  # per user, applied to numbers added later
 
@@ -48,19 +60,17 @@ class World:
         self.users[user.wa_id] = user
         initial = permission or ("temporary" if user.grant_permission else "no_permission")
         for number in self.numbers.values():
-            self._set_permission(number, user, initial)
+            self.pair(number, user.wa_id).permission = Permission.given_now(initial)
         self._default_permission[user.wa_id] = initial
 
     def add_number(self, number: Number) -> None:
         self.numbers[number.phone_number_id] = number
         for user in self.users.values():
-            self._set_permission(number, user, self._default_permission.get(user.wa_id, "no_permission"))
+            status = self._default_permission.get(user.wa_id, "no_permission")
+            self.pair(number, user.wa_id).permission = Permission.given_now(status)
 
-    def _set_permission(self, number: Number, user: User, status: str) -> None:
-        self.permissions[(number.phone_number_id, user.wa_id)] = Permission.given_now(status)
-
-    def permission(self, number: Number, wa_id: str) -> Permission:
-        return self.permissions.setdefault((number.phone_number_id, wa_id), Permission())
+    def pair(self, number: Number, wa_id: str) -> Pair:
+        return self.pairs.setdefault((number.phone_number_id, wa_id), Pair())
 
     def number(self, phone_number_id: str) -> Number:
         number = self.numbers.get(phone_number_id)
@@ -77,7 +87,19 @@ class World:
     def call(self, number: Number, call_id: str) -> EmuCall:
         call = self.calls.get(call_id)
         if call is None or call.number is not number:
-            raise EmulatorError(400, 100, "(#100) Invalid parameter", details=f"Call {call_id} not found")
+            raise invalid(f"Call {call_id} not found")  # Meta lists "Invalid call-id" without a code
+        return call
+
+    def _live_call(self, number: Number, wa_id: str) -> EmuCall | None:
+        return next(
+            (c for c in self.calls.values() if c.number is number and c.user.wa_id == wa_id and c.state != "ended"),
+            None,
+        )
+
+    def _new_call(self, number: Number, user: User, direction: str) -> EmuCall:
+        call = EmuCall(_call_id(), number, user, direction, UserPeer(markers=user.say == "markers"))
+        call.peer.loss = user.loss
+        self.calls[call.id] = call
         return call
 
     # ---- user-initiated calls --------------------------------------------------------------------------------
@@ -85,47 +107,71 @@ class World:
     async def user_calls(self, wa_id: str, phone_number_id: str) -> EmuCall:
         user = self.users[wa_id]
         number = self.number(phone_number_id)
-        call = EmuCall(_call_id(), number, user, "USER_INITIATED", UserPeer(markers=user.say == "markers"))
-        call.peer.loss = user.loss
-        self.calls[call.id] = call
+        reason = number.calling.takes_user_calls(dt.datetime.now(dt.UTC))
+        if reason is None and self._live_call(number, wa_id) is not None:
+            reason = "the user already has a call with this business"
+        if reason is not None:
+            raise Refused(reason)
+        call = self._new_call(number, user, "USER_INITIATED")
         offer = await call.peer.offer()
         self._webhook(call, payloads.connect_value(call, "offer", offer))
         self._later(call, self.accept_timeout, self._not_accepted)
-        # Calling a business grants it temporary permission to call back (callback_permission_status=ENABLED).
-        self._set_permission(number, user, "temporary")
+        if number.calling.callback_permission:
+            self._callback_permission(call)
         return call
+
+    def _callback_permission(self, call: EmuCall) -> None:
+        """Calling a business with callback_permission_status ENABLED grants it a temporary permission, and Meta
+        sends an automatic call_permission_reply whose context is the call."""
+        pair = self.pair(call.number, call.user.wa_id)
+        if pair.permission.status == "permanent":
+            return  # nothing to grant
+        pair.permission = Permission.given_now("temporary")
+        reply = payloads.permission_reply(pair.permission, source="automatic")
+        self.webhooks.send(call.number, "messages", payloads.permission_reply_value(call.user, reply, call.id))
 
     async def pre_accept(self, call: EmuCall, answer_sdp: str) -> None:
         self._expect(call, "USER_INITIATED", ("ringing",))
         await call.peer.accept_answer(answer_sdp)
+        call.pre_accepted_sdp = answer_sdp
         call.state = "pre_accepted"
         self._start_media_watch(call)
 
-    async def accept(self, call: EmuCall, answer_sdp: str) -> None:
+    async def accept(self, call: EmuCall, answer_sdp: str, callback_data: str | None = None) -> None:
         self._expect(call, "USER_INITIATED", ("ringing", "pre_accepted"))
+        if call.pre_accepted_sdp is not None and not same_sdp(call.pre_accepted_sdp, answer_sdp):
+            # Meta lists this error ("SDP answer provided in accept does not match the SDP answer given in the
+            # Pre-Accept endpoint") without a code: the generic 100.
+            raise invalid("SDP answer provided in accept does not match the SDP answer given in pre_accept")
         if call.state == "ringing":
             await call.peer.accept_answer(answer_sdp)
             self._start_media_watch(call)
+        call.callback_data = callback_data if callback_data is not None else call.callback_data
         self._activate(call)
 
     async def reject(self, call: EmuCall) -> None:
         self._expect(call, "USER_INITIATED", ("ringing", "pre_accepted"))
-        await self._end(call, "REJECTED", "rejected by the business")
+        await self._end(call, "COMPLETED", "rejected by the business")
+
+    async def _not_accepted(self, call: EmuCall) -> None:
+        # Meta: the user sees "Not Answered" and a terminate webhook follows; it documents no error code for this,
+        # and of its two statuses a call that was never picked up is not a failure of the media.
+        if call.state in ("ringing", "pre_accepted"):
+            await self._end(call, "COMPLETED", "not accepted by the business in time")
 
     # ---- business-initiated calls ----------------------------------------------------------------------------
 
-    async def business_calls(self, number: Number, wa_id: str, offer_sdp: str) -> EmuCall:
+    async def business_calls(self, number: Number, wa_id: str, offer_sdp: str, callback_data: str | None) -> EmuCall:
+        if not number.calling.enabled:
+            raise calling_not_enabled()
         user = self.users.get(wa_id)
-        if user is None or not self.permission(number, wa_id).granted():
-            raise EmulatorError(
-                400,
-                138006,
-                "(#138006) No approved call permission from the recipient",
-                details="Request call permission from the user before calling them.",
-            )
-        call = EmuCall(_call_id(), number, user, "BUSINESS_INITIATED", UserPeer(markers=user.say == "markers"))
-        call.peer.loss = user.loss
-        self.calls[call.id] = call
+        if user is None:
+            raise no_permission()  # Meta cannot tell who is on WhatsApp, so no one is reported as "no permission"
+        self.pair(number, wa_id).check_call(time.time())
+        if self._live_call(number, wa_id) is not None:
+            raise duplicate_call()
+        call = self._new_call(number, user, "BUSINESS_INITIATED")
+        call.callback_data = callback_data
         self._spawn(call, self._ring(call, offer_sdp))
         return call
 
@@ -142,148 +188,63 @@ class World:
             return
         if call.user.reject:
             self._status(call, "REJECTED")
-            await self._end(call, "REJECTED", "rejected by the user")
+            self._unanswered(call)
+            # Meta's terminate webhooks carry COMPLETED or FAILED only; the REJECTED status above says why.
+            await self._end(call, "COMPLETED", "rejected by the user")
             return
         self._activate(call)
         self._status(call, "ACCEPTED")
 
+    async def _not_answered(self, call: EmuCall) -> None:
+        # Meta documents no error code for a call the user let ring (its SIP table has 480 for it).
+        if call.state == "ringing":
+            self._unanswered(call)
+            await self._end(call, "COMPLETED", "not answered by the user")
+
+    def _unanswered(self, call: EmuCall) -> None:
+        """Meta: 4 consecutive unanswered business calls revoke the permission, with an automatic reject reply."""
+        if self.pair(call.number, call.user.wa_id).not_answered():
+            reply = payloads.permission_reply(None, source="automatic")
+            self.webhooks.send(call.number, "messages", payloads.permission_reply_value(call.user, reply, None))
+
     # ---- both directions -------------------------------------------------------------------------------------
-
-    async def terminate(self, call: EmuCall) -> None:
-        if call.state == "ended":
-            raise EmulatorError(400, 100, "(#100) Invalid parameter", details=f"Call {call.id} has already ended")
-        await self._end(call, "COMPLETED", "terminated by the business")
-
-    async def hangup(self, call: EmuCall) -> None:
-        """The user hangs up."""
-        if call.state != "ended":
-            await self._end(call, "COMPLETED", "hung up by the user")
 
     def _activate(self, call: EmuCall) -> None:
         call.state = "active"
         call.accepted_at = time.time()
+        self.pair(call.number, call.user.wa_id).connected(call.accepted_at, call.direction == "BUSINESS_INITIATED")
         speak(call.peer.mouth, call.user.say, self.files_dir)
+        if call.user.say.startswith("dtmf:"):
+            if call.peer.keypad.payload_type is None:
+                log.warning("call %s: no telephone-event agreed, so %s cannot be pressed", call.id, call.user.say)
+            call.peer.keypad.press(call.user.say[5:], PRESS_MS)
         if call.user.hangup_after_ms is not None:
             self._later(call, call.user.hangup_after_ms / 1000, self.hangup)
 
-    async def _end(self, call: EmuCall, status: str, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
-        if call.state == "ended":
-            return
-        call.state = "ended"
-        call.ended_at = time.time()
-        call.end_reason = reason
-        for task in list(call.tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
-        self._webhook(call, payloads.terminate_value(call, status, errors))
-        await call.peer.close()
-        log.info("call %s ended: %s", call.id, reason)
+    def _expect(self, call: EmuCall, direction: str, states: tuple[str, ...]) -> None:
+        if call.direction != direction or call.state not in states:
+            # Meta lists "Accept/Reject an already In Progress/Completed/Failed call" without a code.
+            raise invalid(f"Call {call.id} is {call.direction.lower()} and {call.state}; this action is not allowed")
 
-    async def vanish(self, call: EmuCall) -> None:
-        """The user's network disappears: no webhook, no DTLS goodbye, connectivity checks go unanswered."""
-        call.peer.vanish()
-        await self._end_quietly(call, "the user's network vanished")
-
-    async def _end_quietly(self, call: EmuCall, reason: str) -> None:
-        call.state = "ended"
-        call.ended_at = time.time()
-        call.end_reason = reason
-        for task in list(call.tasks):
-            task.cancel()
-
-    async def _not_accepted(self, call: EmuCall) -> None:
-        if call.state in ("ringing", "pre_accepted"):
-            await self._end(
-                call,
-                "FAILED",
-                "not accepted by the business in time",
-                [{"code": 138021, "message": "Call not answered", "error_data": {"details": "accept deadline passed"}}],
-            )
-
-    async def _not_answered(self, call: EmuCall) -> None:
-        if call.state == "ringing":
-            await self._end(
-                call,
-                "FAILED",
-                "not answered by the user",
-                [
-                    {
-                        "code": 138021,
-                        "message": "Call not answered",
-                        "error_data": {"details": "the user did not answer"},
-                    }
-                ],
-            )
-
-    def _start_media_watch(self, call: EmuCall) -> None:
-        call.media_started_at = time.monotonic()
-        self._spawn(call, self._watch_media(call))
-
-    async def _watch_media(self, call: EmuCall) -> None:
-        """Meta's rule: a call that gets no valid Opus from the business for ~20 s is ended."""
-        while call.state != "ended":
-            await asyncio.sleep(0.5)
-            heard = call.peer.last_heard() or call.media_started_at or time.monotonic()
-            if time.monotonic() - heard > self.media_timeout:
-                await self._end(call, "COMPLETED", f"no audio from the business for {self.media_timeout:g}s")
-
-    # ---- permissions -----------------------------------------------------------------------------------------
+    # ---- permission requests ---------------------------------------------------------------------------------
 
     async def request_permission(self, number: Number, wa_id: str) -> str:
-        user = self.users.get(wa_id)
+        if not number.calling.enabled:
+            raise calling_not_enabled()
+        pair = self.pair(number, wa_id)
+        now = time.time()
+        pair.check_request(now)
+        pair.requests.append(now)
         message_id = "wamid." + secrets.token_hex(12)
+        user = self.users.get(wa_id)
         if user is None:
             return message_id  # delivered to nobody, as WhatsApp would not tell either
         granted: Permission | None = None
         if user.grant_permission:
-            self._set_permission(number, user, "temporary")
-            granted = self.permission(number, wa_id)
-        self.webhooks.send(number, "messages", payloads.permission_reply_value(user, granted))
+            pair.permission = granted = Permission.given_now(user.grants)
+        reply = payloads.permission_reply(granted)
+        self.webhooks.send(number, "messages", payloads.permission_reply_value(user, reply, message_id))
         return message_id
-
-    # ---- helpers ---------------------------------------------------------------------------------------------
-
-    def _expect(self, call: EmuCall, direction: str, states: tuple[str, ...]) -> None:
-        if call.direction != direction or call.state not in states:
-            raise EmulatorError(
-                400,
-                100,
-                "(#100) Invalid parameter",
-                details=f"Call {call.id} is {call.direction.lower()} and {call.state}; this action is not allowed",
-            )
-
-    def _status(self, call: EmuCall, status: str) -> None:
-        self._webhook(call, payloads.status_value(call, status))
-
-    def _webhook(self, call: EmuCall, value: dict[str, Any]) -> None:
-        self.webhooks.send(call.number, "calls", value, group=call.id)
-
-    def _later(self, call: EmuCall, seconds: float, action: Callable[[EmuCall], Awaitable[None]]) -> None:
-        async def run() -> None:
-            await asyncio.sleep(seconds)
-            await action(call)
-
-        self._spawn(call, run())
-
-    def _spawn(self, call: EmuCall, coro: Coroutine[Any, Any, None]) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("emulated call %s failed", call.id)
-                with contextlib.suppress(Exception):
-                    await self._end(call, "FAILED", "the emulator failed", [{"code": 1, "message": "internal"}])
-
-        spawn(guarded(), call.tasks)
-
-    async def close(self) -> None:
-        for call in list(self.calls.values()):
-            for task in list(call.tasks):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                await call.peer.close()
 
 
 def _call_id() -> str:
