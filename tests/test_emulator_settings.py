@@ -107,11 +107,15 @@ def test_a_user_cannot_call_outside_call_hours_or_a_hidden_call_button(emulator:
     yuri = business.user()
     r = business.user_calls(yuri)
     assert r.status_code == 409 and "call hours" in r.json()["error"]
-    business.graph("POST", "settings", {"calling": {"call_hours": {"status": "DISABLED"}}})
+    assert business.webhooks("calls") == []
+    r = business.graph("POST", "settings", {"calling": {"call_hours": {"status": "DISABLED"}}})
+    assert r.status_code == 200, r.text
+    r = business.user_calls(yuri)
+    assert r.status_code == 200, r.text  # open around the clock
+    business.emulator.client.post(f"/emulator/calls/{r.json()['call_id']}/hangup")
     business.graph("POST", "settings", {"calling": {"call_icon_visibility": "DISABLE_ALL"}})
     r = business.user_calls(yuri)
     assert r.status_code == 409 and "DISABLE_ALL" in r.json()["error"]
-    assert business.webhooks("calls") == []
 
 
 async def test_calling_not_enabled_is_138000_with_http_401(emulator: Emulator, sink: MetaSink) -> None:

@@ -113,7 +113,8 @@ def _minutes(value: Any, name: str) -> int:
 def check_call_hours(hours: Any, today: dt.date) -> dict[str, Any]:
     if not isinstance(hours, dict):
         raise invalid("call_hours must be an object")
-    _one_of(hours.get("status"), ON_OFF, "call_hours.status")
+    if _one_of(hours.get("status"), ON_OFF, "call_hours.status") == "DISABLED" and set(hours) == {"status"}:
+        return {"status": "DISABLED"}  # open around the clock: nothing else to say (Meta marks the rest required)
     try:
         zoneinfo.ZoneInfo(str(hours.get("timezone_id")))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
