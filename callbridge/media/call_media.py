@@ -186,7 +186,7 @@ class CallMedia:
         return {
             name: {
                 "state": leg.state,
-                "inbound": leg.inbound.buffer.stats.as_dict(),
+                "inbound": {**leg.inbound.buffer.stats.as_dict(), "decoded": leg.inbound.decoded},
                 "outbound": dict(leg.outgoing.counts),
             }
             for name, leg in legs.items()

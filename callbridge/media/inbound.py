@@ -45,6 +45,7 @@ class InboundAudio:
         self.buffer = JitterBuffer(self._release, loss_timeout=loss_timeout)
         self.level: float | None = None  # latest level in dBov (0 loudest, -127 silent)
         self.decode_levels = False  # while someone watches: decode for levels if the sender sends none
+        self.decoded = 0  # frames decoded here (levels only): 0 while the sender reports its own levels
         self._levels_in_header = False
         self._decoder: OpusDecoder | None = None
         self._unwrap_base = 0
@@ -103,6 +104,7 @@ class InboundAudio:
         if self._decoder is None:
             self._decoder = OpusDecoder()
         pcm = self._decoder.decode(frame.payload).astype(np.float32)
+        self.decoded += 1
         rms = math.sqrt(float(np.dot(pcm, pcm)) / max(1, pcm.size)) / 32767.0
         self.level = max(-127.0, 20 * math.log10(rms)) if rms > 0 else -127.0
 
