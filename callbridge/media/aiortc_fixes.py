@@ -9,6 +9,7 @@ import aiortc.rtp
 import numpy as np
 from av import AudioFrame
 
+from callbridge.media import consent
 from callbridge.media.dtmf import TELEPHONE_EVENT
 
 
@@ -29,6 +30,7 @@ def compute_audio_level_dbov(frame: AudioFrame) -> int:
 
 def install() -> None:
     aiortc.rtp.compute_audio_level_dbov = compute_audio_level_dbov
+    consent.install()
     # aiortc knows no telephone-event, so it would leave it out of answers and drop the far end's key presses
     # as packets of an unknown payload type. Listed after the audio codecs, it is never chosen to send audio.
     audio = aiortc.codecs.CODECS["audio"]
