@@ -49,27 +49,41 @@ def answer_late(connection: Connection, monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.setattr(protocol, "send_stun", late)
 
 
-async def consent_after(seconds: float, monkeypatch: pytest.MonkeyPatch) -> bool:
+def has_consent(connection: Connection) -> bool:
+    task = connection._query_consent_task
+    return task is not None and not task.done()
+
+
+async def lost_within(connection: Connection, seconds: float) -> bool:
+    """Whether consent is given up within ``seconds`` (polled, so a loaded machine only makes it slower)."""
+    for _ in range(int(seconds / 0.1)):
+        if not has_consent(connection):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_late_answers_keep_consent(fast_consent: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice.Connection, "query_consent", consent.query_consent)
     checker, answerer = await connected_pair()
     answer_late(answerer, monkeypatch)
     try:
-        await asyncio.sleep(seconds)
-        task = checker._query_consent_task
-        return task is not None and not task.done()
+        assert not await lost_within(checker, 7.0)  # more than twice the 3 s window, every answer 0.8 s late
     finally:
         await checker.close()
         await answerer.close()
 
 
-async def test_late_answers_keep_consent(fast_consent: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aioice.ice.Connection, "query_consent", consent.query_consent)
-    assert await consent_after(7.0, monkeypatch)
-
-
 async def test_without_the_fix_late_answers_lose_consent(fast_consent: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the fix is for: aioice's own check gives up after 0.5 s, so this connection closes."""
     monkeypatch.setattr(aioice.ice.Connection, "query_consent", ORIGINAL)
-    assert not await consent_after(7.0, monkeypatch)
+    checker, answerer = await connected_pair()
+    answer_late(answerer, monkeypatch)
+    try:
+        assert await lost_within(checker, 20.0)
+    finally:
+        await checker.close()
+        await answerer.close()
 
 
 async def test_consent_still_expires_when_nothing_answers(fast_consent: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,8 +92,7 @@ async def test_consent_still_expires_when_nothing_answers(fast_consent: None, mo
     for protocol in answerer._protocols:
         monkeypatch.setattr(protocol, "send_stun", lambda message, addr: None)
     try:
-        await asyncio.sleep(7.0)
-        assert checker._query_consent_task is None  # given up: nothing answered for longer than the window
+        assert await lost_within(checker, 20.0)  # nothing answered for longer than the window: given up
     finally:
         await checker.close()
         await answerer.close()
