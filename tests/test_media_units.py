@@ -13,7 +13,7 @@ from aiortc.rtp import compute_audio_level_dbov as aiortc_level
 from av import AudioFrame, Packet
 
 from callbridge.errors import Conflict, InvalidRequest, NotFound
-from callbridge.files import audio_file, new_recording
+from callbridge.files import as_wago, audio_file, in_files_dir, new_recording
 from callbridge.media.aiortc_fixes import compute_audio_level_dbov
 from callbridge.media.jitter import JitterBuffer
 from callbridge.media.opus import SILENCE, OpusFrame
@@ -144,3 +144,10 @@ def test_paths_stay_in_the_files_directory(tmp_path: Path) -> None:
     assert new_recording(root, "deep/er/r.wav").parent.is_dir()
     with pytest.raises(Conflict):
         new_recording(root, "a.wav")
+
+
+def test_wagos_files_prefix_names_the_files_directory_once(tmp_path: Path) -> None:
+    """The file lands where the reported path says, also for a folder that is itself named files/."""
+    for requested, under in (("files/a.wav", "a.wav"), ("a.wav", "a.wav"), ("files/files/b.wav", "files/b.wav")):
+        assert new_recording(tmp_path, requested) == (tmp_path / under).resolve()
+        assert as_wago(in_files_dir(requested)) == f"files/{under}"

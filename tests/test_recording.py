@@ -156,3 +156,17 @@ def test_bad_recording_requests_write_nothing(scene: Scene, tmp_path: Path) -> N
     assert not (root / "twice.wav").exists()
     assert scene.post("/call/record/stop", {"CallID": call_id}).status_code == 200
     assert scene.post("/call/record", {"CallID": "wacid.none"}).status_code == 404
+
+
+def test_the_file_lands_where_the_reported_path_says(scene: Scene) -> None:
+    """WaGo's files/ prefix names the files directory once: a folder that is itself named files/ stays one."""
+    wa_id = scene.user(answer_after_ms=0)
+    call_id = scene.post("/call/make", {"Phone": wa_id}).json()["data"]["call"]["CallID"]
+    scene.wait_event(call_id, "CallAccept")
+    r = scene.post("/call/record", {"CallID": call_id, "Path": "files/files/nested.wav"})
+    assert r.status_code == 200 and r.json()["data"]["Path"] == "files/files/nested.wav", r.text
+    stopped = scene.post("/call/record/stop", {"CallID": call_id}).json()["data"]
+    assert stopped["Path"] == "files/files/nested.wav"
+    assert (scene.gateway.workdir / "files" / "files" / "nested.wav").is_file()
+    assert not (scene.gateway.workdir / "files" / "nested.wav").exists()
+    scene.post("/call/end", {"CallID": call_id})

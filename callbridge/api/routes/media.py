@@ -51,12 +51,13 @@ async def stop_play(body: CallIDRequest, session: Session, calls: Calls) -> JSON
 )
 async def record(body: RecordRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
     media = await calls.active_media(session, body.call_id)
-    name = in_files_dir(body.path or f"calls/{body.call_id}.wav")
+    requested = body.path or f"calls/{body.call_id}.wav"
     if media.recording is not None:
         raise Conflict("the call is already being recorded; stop that recording first")
-    path = new_recording(settings.files_dir, name)
-    await media.start_recording(path, as_wago(name), body.sample_rate, body.stereo)
-    return ok({"Path": as_wago(name), "SampleRate": body.sample_rate, "Stereo": body.stereo})
+    path = new_recording(settings.files_dir, requested)  # confine() reads WaGo's files/ prefix, once
+    reported = as_wago(in_files_dir(requested))
+    await media.start_recording(path, reported, body.sample_rate, body.stereo)
+    return ok({"Path": reported, "SampleRate": body.sample_rate, "Stereo": body.stereo})
 
 
 @router.post(
