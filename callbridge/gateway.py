@@ -92,6 +92,7 @@ class Gateway:
         if self._turn_task is not None:
             self._turn_task.cancel()
         await self.calls.shutdown()
+        await self.sessions.stop()
         await self.dispatcher.stop()
         await self.http.aclose()
         await self.db.close()

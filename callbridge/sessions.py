@@ -128,6 +128,9 @@ class SessionService:
         self._background.spawn(self._check_in_background(row))
         return row
 
+    async def stop(self) -> None:
+        await self._background.stop(within=2)
+
     async def _check_in_background(self, row: SessionRow) -> None:
         try:
             jid = await self.connector_for(row).identity()

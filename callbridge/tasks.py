@@ -22,9 +22,17 @@ class BackgroundTasks:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=within)
 
-    def cancel(self) -> None:
-        for task in list(self._tasks):
+    async def stop(self, within: float) -> None:
+        """Let the running ones finish for at most ``within`` seconds, then cancel the rest and wait for them.
+
+        Waiting matters: a task cancelled but not awaited may still hold a database connection when the engine
+        is disposed, and aiosqlite's dispose then waits for it forever.
+        """
+        await self.settle(within)
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -347,7 +347,7 @@ class CallService:
                 await self._end(call, "the gateway stopped")
 
         await asyncio.gather(*(stop(call) for call in list(self.live.values())), return_exceptions=True)
-        self._tasks.cancel()
+        await self._tasks.stop(within=3)
 
     async def end_session_calls(self, session: SessionRow) -> None:
         for call in [c for c in self.live.values() if c.session_id == session.id]:
