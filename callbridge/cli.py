@@ -50,9 +50,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from callbridge.api.server import server_config
     from callbridge.app import create_app
+    from callbridge.debug_heap import install_from_environment
 
     settings = _settings(args)
     setup_logging(settings.log_level, settings.log_json)
+    install_from_environment()  # SIGUSR1 heap dumps, only with CALLBRIDGE_TRACEMALLOC_DUMP_DIR set
     settings.ensure_dirs()
     if not _database_ready(settings):
         return 2

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     public_ip: str | None = Field(None, description="address to advertise for hosts behind a 1:1 NAT (cloud VMs)")
     ice_relay_only: bool = Field(False, description="the gateway's own legs use TURN relays only")
     call_token_ttl: int = Field(3600, description="lifetime in seconds of the call-scoped browser tokens")
+    max_endpoints: int = Field(
+        8, ge=1, le=64, description="endpoints (browsers, later RTP apps and bots) one call may carry at once"
+    )
+    recording_announcement: str | None = Field(
+        None,
+        description="file under the files dir played to everyone before each recording starts (consent notice); "
+        'a request\'s Announce overrides it, Announce "" skips it',
+    )
 
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")

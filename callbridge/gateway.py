@@ -65,7 +65,14 @@ class Gateway:
         self.turn = TurnStatus()
         self.records = CallRecords(self.db, self.outbox)
         self.feed = CallFeed()
-        self.calls = CallService(self.records, self.feed, self.connectors.for_session, settings.ring_timeout, self.ice)
+        self.calls = CallService(
+            self.records,
+            self.feed,
+            self.connectors.for_session,
+            settings.ring_timeout,
+            self.ice,
+            max_endpoints=settings.max_endpoints,
+        )
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
 
     async def start(self) -> None:

@@ -35,7 +35,7 @@ def test_a_call_token_opens_its_call_and_nothing_else(scene: Scene) -> None:
     assert gw.get("/call/webrtc/config", token=token).status_code == 200
     assert gw.client.get("/call/webrtc/config", params={"token": token}).status_code == 200
     r = gw.post("/call/webrtc/close", token=token, json={"callID": call_id})
-    assert r.status_code == 200 and r.json() == {"callID": call_id, "closed": False}
+    assert r.status_code == 200 and r.json() == {"callID": call_id, "closed": False, "endpointID": "default"}
     with gw.client.stream("GET", "/call/events", params={"CallID": call_id, "token": token}) as stream:
         assert stream.status_code == 200
         first = next(stream.iter_lines())

@@ -64,7 +64,7 @@ async def test_closing_the_browser_keeps_the_call_and_a_new_offer_reattaches(sce
         await wait_for(lambda: heard(scene, call_id, 1)["dominant_hz"] == pytest.approx(660, abs=5), what="660 Hz")
 
         r = await to_thread(scene.gateway.post, "/call/webrtc/close", token=scene.token, json={"callID": call_id})
-        assert r.status_code == 200 and r.json() == {"callID": call_id, "closed": True}
+        assert r.status_code == 200 and r.json() == {"callID": call_id, "closed": True, "endpointID": "default"}
         await first.close()
         await to_thread(scene.wait_event, call_id, "CallState", Event="browser_gone")
         await asyncio.sleep(1.5)

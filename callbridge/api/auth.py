@@ -11,7 +11,8 @@ from fastapi.security import APIKeyHeader, APIKeyQuery
 
 from callbridge.api import call_tokens
 from callbridge.api.deps import AdminToken, CallTokenKey, Sessions
-from callbridge.errors import Unauthorized
+from callbridge.errors import Forbidden, Unauthorized
+from callbridge.media.endpoint import Role
 from callbridge.store.models import SessionRow
 
 # Distinct scheme names: FastAPI names schemes after their class, so the two headers would collide in the schema.
@@ -47,10 +48,15 @@ class CallAccess:
 
     session: SessionRow
     only_call: str | None = None  # set for call tokens
+    role: Role = Role.TALK  # what a call token may attach: talk any role, listen and whisper only their own
 
     def require(self, call_id: str) -> None:
         if self.only_call is not None and self.only_call != call_id:
             raise Unauthorized("this call token is not valid for that call")
+
+    def require_role(self, wanted: Role) -> None:
+        if not self.role.permits(wanted):
+            raise Forbidden(f"this call token may only attach {self.role.value} endpoints, not {wanted.value}")
 
 
 async def call_access(key: CallTokenKey, sessions: Sessions, header: TokenHeader, query: TokenQuery) -> CallAccess:
@@ -61,7 +67,7 @@ async def call_access(key: CallTokenKey, sessions: Sessions, header: TokenHeader
         session = await sessions.by_id(grant.session_id)
         if session is None:
             raise Unauthorized("invalid token")
-        return CallAccess(session, grant.call_id)
+        return CallAccess(session, grant.call_id, Role(grant.role) if grant.role in set(Role) else Role.LISTEN)
     return CallAccess(await session_auth(sessions, header, query))
 
 

@@ -23,6 +23,7 @@ class CallGrant:
     session_id: int
     call_id: str
     expires_at: int
+    role: str = "talk"  # the endpoint roles it may attach: talk any, listen and whisper only their own
 
 
 def _b64(data: bytes) -> str:
@@ -37,9 +38,12 @@ def _sign(key: str, payload: str) -> str:
     return _b64(hmac.new(key.encode(), (PREFIX + payload).encode(), hashlib.sha256).digest())
 
 
-def mint(key: str, session_id: int, call_id: str, ttl: int, now: float | None = None) -> tuple[str, int]:
+def mint(
+    key: str, session_id: int, call_id: str, ttl: int, now: float | None = None, role: str = "talk"
+) -> tuple[str, int]:
     expires_at = int(now if now is not None else time.time()) + ttl
-    payload = _b64(json.dumps({"s": session_id, "c": call_id, "e": expires_at}, separators=(",", ":")).encode())
+    claims = {"s": session_id, "c": call_id, "e": expires_at, "r": role}
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{PREFIX}{payload}.{_sign(key, payload)}", expires_at
 
 
@@ -53,7 +57,7 @@ def verify(key: str, token: str, now: float | None = None) -> CallGrant:
         if not hmac.compare_digest(signature, _sign(key, payload)):
             raise ValueError("bad signature")
         data = json.loads(_unb64(payload))
-        grant = CallGrant(int(data["s"]), str(data["c"]), int(data["e"]))
+        grant = CallGrant(int(data["s"]), str(data["c"]), int(data["e"]), str(data.get("r", "talk")))
     except (ValueError, KeyError, TypeError) as exc:
         raise Unauthorized("invalid token") from exc
     if grant.expires_at <= (now if now is not None else time.time()):

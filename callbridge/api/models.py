@@ -120,14 +120,48 @@ class PermissionRequest(WaGoModel):
     body: str = Field("May we call you on WhatsApp about your request?", alias="Body", min_length=1, max_length=1024)
 
 
+ENDPOINT_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
+ENDPOINT_DOC = 'your name for the endpoint (default "default"); an offer for an existing one replaces it (a reload)'
+ROLES: list[Any] = ["talk", "listen", "whisper"]
+ROLE_DOC = "talk: heard by everyone; listen: hears everything, says nothing; whisper: heard by the endpoints only"
+
+
+def _endpoint_id(alias: str) -> Any:
+    return Field("default", alias=alias, description=ENDPOINT_DOC, pattern=ENDPOINT_ID_PATTERN)
+
+
+def _role(alias: str) -> Any:
+    return Field("talk", alias=alias, max_length=32, description=ROLE_DOC, json_schema_extra={"enum": ROLES})
+
+
 class WebRTCOfferRequest(WaGoModel):
     call_id: str = Field(alias="callID", min_length=1, max_length=200)
     type: str = Field(description='must be "offer"', json_schema_extra={"enum": ["offer"]})
     sdp: str = Field(min_length=1, max_length=64 * 1024, description="complete (non-trickle) SDP offer")
+    endpoint_id: str = _endpoint_id("endpointID")
+    role: str = _role("role")
 
 
 class WebRTCCloseRequest(WaGoModel):
     call_id: str = Field(alias="callID", min_length=1, max_length=200)
+    endpoint_id: str = _endpoint_id("endpointID")
+
+
+class CallTokenRequest(CallIDRequest):
+    role: str = _role("Role")
+
+
+_AUDIO_FILE_DOC = ".mp3 .wav .opus or .ogg, relative to the files dir"
+
+
+def _audio_file(alias: str, default: Any = ..., doc: str = _AUDIO_FILE_DOC) -> Any:
+    return Field(
+        default,
+        alias=alias,
+        max_length=1024,
+        description=doc,
+        json_schema_extra={"pattern": _suffix_pattern(AUDIO_EXTENSIONS)},
+    )
 
 
 class PlayRequest(WaGoModel):
@@ -136,9 +170,29 @@ class PlayRequest(WaGoModel):
         alias="AudioFile",
         min_length=1,
         max_length=1024,
-        description=".mp3 .wav .opus or .ogg, relative to the files dir",
+        description=_AUDIO_FILE_DOC,
         json_schema_extra={"pattern": _suffix_pattern(AUDIO_EXTENSIONS)},
     )
+    to: str = Field(
+        "all",
+        alias="To",
+        max_length=32,
+        description="all: the WhatsApp user and every endpoint; whatsapp: the WhatsApp user only (hold music)",
+        json_schema_extra={"enum": ["all", "whatsapp"]},
+    )
+
+
+class TransferRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    hold_audio: str | None = _audio_file(
+        "HoldAudio", None, "played to the WhatsApp user on a loop until the next talker"
+    )
+
+
+class HoldRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    on: bool = Field(True, alias="On", description="true holds the call, false takes it off hold")
+    hold_audio: str | None = _audio_file("HoldAudio", None, "played to the WhatsApp user on a loop while held")
 
 
 class RecordRequest(WaGoModel):
@@ -151,7 +205,17 @@ class RecordRequest(WaGoModel):
         json_schema_extra={"pattern": _suffix_pattern(RECORDING_EXTENSIONS)},
     )
     sample_rate: Literal[16000, 48000] = Field(48000, alias="SampleRate")
-    stereo: bool = Field(False, alias="Stereo", description="WhatsApp on the left, the browser on the right")
+    stereo: bool = Field(
+        False, alias="Stereo", description="the WhatsApp user on the left, the talkers and whisperers on the right"
+    )
+    announce: str | None = Field(
+        None,
+        alias="Announce",
+        max_length=1024,
+        description="a consent notice (file under the files dir) everyone hears first; the recording starts when it"
+        ' ends. Default: CALLBRIDGE_RECORDING_ANNOUNCEMENT; "" for none',
+        json_schema_extra={"pattern": "^$|" + _suffix_pattern(AUDIO_EXTENSIONS)},
+    )
 
 
 class CallingSettingsRequest(WaGoModel):

@@ -79,6 +79,14 @@ class RecordingView(TypedDict):
     StartedAt: str
 
 
+class EndpointView(TypedDict):
+    EndpointID: str
+    Kind: Literal["webrtc", "rtp", "stream"]
+    Role: Literal["talk", "listen", "whisper"]
+    State: Literal["connecting", "connected", "closed"]
+    Since: str
+
+
 class CallView(TypedDict):
     """The Call object; the optional keys appear once they apply (Name: the user's profile name, when WhatsApp
     gives it; Duration in seconds, once ended)."""
@@ -89,6 +97,10 @@ class CallView(TypedDict):
     State: Literal["ringing", "active", "ended"]
     StartedAt: str
     Browser: Literal["connected", "none"]
+    Endpoints: list[EndpointView]
+    Held: NotRequired[bool]
+    Transferring: NotRequired[bool]
+    Announcing: NotRequired[bool]
     Name: NotRequired[str]
     CallbackData: NotRequired[str]
     AnsweredAt: NotRequired[str]
@@ -121,6 +133,18 @@ class CallToken(BaseModel):
     token: str
     expiresAt: int = Field(description="Unix time")
     CallID: str
+    Role: Literal["talk", "listen", "whisper"] = Field(
+        description="what it may attach: talk any role, others their own"
+    )
+
+
+class Transferred(CallToken):
+    Detached: list[str] = Field(description="the talkers' endpoint ids that were detached")
+
+
+class Held(BaseModel):
+    CallID: str
+    Held: bool
 
 
 class TurnState(BaseModel):
@@ -144,11 +168,14 @@ class WebRTCAnswer(BaseModel):
     type: Literal["answer"]
     sdp: str
     turn: TurnState
+    endpointID: str
+    role: Literal["talk", "listen", "whisper"]
 
 
 class WebRTCClosed(BaseModel):
     callID: str
     closed: bool
+    endpointID: str
 
 
 class Playing(BaseModel):
@@ -161,6 +188,7 @@ class Recording(BaseModel):
     Path: str
     SampleRate: Literal[16000, 48000]
     Stereo: bool
+    Announce: str | None = Field(None, description="the consent notice playing first; the recording starts after it")
 
 
 class RecordingDone(BaseModel):
@@ -170,7 +198,9 @@ class RecordingDone(BaseModel):
 
 class MediaStats(BaseModel):
     CallID: str
-    legs: dict[str, Any]
+    legs: dict[str, Any] = Field(description="the WhatsApp leg, and the default endpoint as browser")
+    endpoints: dict[str, Any] = Field(description="per endpoint: frames forwarded untouched, decoded, encoded")
+    mixes: list[dict[str, Any]] = Field(description="mixes being made: their sources, destinations, frames encoded")
 
 
 class OutboxEvents(BaseModel):

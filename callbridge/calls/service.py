@@ -51,12 +51,14 @@ class CallService:
         connector_for: Callable[[SessionRow], Connector],
         ring_timeout: float,
         ice: IceSettings,
+        max_endpoints: int = 8,
     ) -> None:
         self.records = records
         self.feed = feed
         self.connector_for = connector_for
         self.ring_timeout = ring_timeout
         self.ice = ice
+        self.max_endpoints = max_endpoints
         self.live: dict[str, Call] = {}
         self._tasks = BackgroundTasks()
 
@@ -273,7 +275,7 @@ class CallService:
     def _attach(self, call: Call, leg: WhatsAppLeg) -> None:
         leg.on_lost = lambda state: self._media_failed(call, lost_reason(state))
         call.leg = leg
-        call.media = CallMedia(leg, self.ice, lambda event: self._media_event(call, event))
+        call.media = CallMedia(leg, self.ice, lambda event: self._media_event(call, event), self.max_endpoints)
 
     async def _report_ice_warning(self, call: Call) -> None:
         if call.leg is not None and call.leg.ice_warning:

@@ -18,6 +18,9 @@ from callbridge.calls.model import CallSnapshot
 from callbridge.media.events import (
     BrowserConnected,
     BrowserGone,
+    EndpointAttached,
+    EndpointDetached,
+    EndpointInfo,
     KeyPressed,
     MediaEvent,
     MediaStatus,
@@ -42,6 +45,7 @@ def call_view(call: CallSnapshot) -> Wire:
         "State": call.state.value,
         "StartedAt": call.started_at.isoformat(),
         "Browser": "none",
+        "Endpoints": [],
     }
     if call.media is not None:
         data.update(_media_view(call.media))
@@ -75,6 +79,15 @@ def event_view(event: AppEvent) -> tuple[str, Wire]:
             "Phone": event.call.phone,
             "Digit": key.digit,
             "Duration": key.duration_ms,
+        }
+    if isinstance(event, CallMediaChanged) and isinstance(event.event, EndpointAttached):
+        return "EndpointAttached", {**call_view(event.call), "Endpoint": _endpoint(event.event.endpoint)}
+    if isinstance(event, CallMediaChanged) and isinstance(event.event, EndpointDetached):
+        detached = event.event
+        return "EndpointDetached", {
+            **call_view(event.call),
+            "Endpoint": _endpoint(detached.endpoint),
+            "Reason": detached.reason,
         }
     if isinstance(event, CallMediaChanged):
         name, details = media_event_view(event.event)
@@ -110,6 +123,10 @@ def media_event_view(event: MediaEvent) -> tuple[str, Wire]:
         return "media_warning", {"Detail": event.detail}
     if isinstance(event, KeyPressed):  # its own event type (CallDTMF); named here for completeness
         return "dtmf", {"Digit": event.digit, "Duration": event.duration_ms}
+    if isinstance(event, EndpointAttached):  # its own event type too
+        return "endpoint_attached", _endpoint(event.endpoint)
+    if isinstance(event, EndpointDetached):
+        return "endpoint_detached", {**_endpoint(event.endpoint), "Reason": event.reason}
     assert_never(event)
 
 
@@ -124,7 +141,16 @@ def progress_view(status: MediaStatus) -> Wire:
 
 
 def _media_view(status: MediaStatus) -> Wire:
-    data: Wire = {"Browser": "connected" if status.browser_connected else "none"}
+    data: Wire = {
+        "Browser": "connected" if status.browser_connected else "none",
+        "Endpoints": [_endpoint(e) for e in status.endpoints],
+    }
+    if status.held:
+        data["Held"] = True
+    if status.transferring:
+        data["Transferring"] = True
+    if status.announcing:
+        data["Announcing"] = True
     if status.warnings:
         data["Warnings"] = list(status.warnings)
     if status.recording is not None:
@@ -132,6 +158,16 @@ def _media_view(status: MediaStatus) -> Wire:
     if status.playing is not None:
         data["Playing"] = {**_track(status.playing.track), "Queued": status.playing.queued}
     return data
+
+
+def _endpoint(endpoint: EndpointInfo) -> Wire:
+    return {
+        "EndpointID": endpoint.endpoint_id,
+        "Kind": endpoint.kind,
+        "Role": endpoint.role,
+        "State": endpoint.state,
+        "Since": endpoint.since.isoformat(),
+    }
 
 
 def _track(track: TrackInfo) -> Wire:

@@ -18,6 +18,8 @@ EVENT_CLASS_OF = {
     "CallState": "Call",
     "CallPermission": "Call",
     "CallDTMF": "Call",
+    "EndpointAttached": "Call",
+    "EndpointDetached": "Call",
 }
 
 

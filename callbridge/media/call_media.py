@@ -1,24 +1,30 @@
-"""One call's media: the WhatsApp leg, the browser that may come and go, playback and recording.
+"""One call's media: the WhatsApp leg, the endpoints that come and go, playback, hold, transfer and recording.
 
-Opus frames go from one leg's receiver to the other leg's sender untouched. Only a recording decodes a
-copy, and only playback encodes (mixing in the browser's voice while a file plays).
+What goes where is decided by media/routing.py and carried out by media/router.py; this module keeps the call's
+members and tells the router whenever something changes. With one talker and nothing playing, Opus frames
+pass between the WhatsApp leg and the talker untouched, as they always did.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from callbridge.errors import Conflict
-from callbridge.media.browser_leg import BrowserLeg
+from callbridge.errors import Conflict, NotFound
 from callbridge.media.dtmf import KeyPress
+from callbridge.media.endpoint import DEFAULT_ID, Endpoint, Role
 from callbridge.media.events import (
     BrowserConnected,
     BrowserGone,
+    EndpointAttached,
+    EndpointDetached,
+    EndpointInfo,
     KeyPressed,
     MediaEvent,
     MediaStatus,
@@ -33,9 +39,11 @@ from callbridge.media.events import (
     TrackInfo,
 )
 from callbridge.media.ice import IceSettings
-from callbridge.media.opus import OpusFrame
-from callbridge.media.player import Playlist, Track
+from callbridge.media.player import Loop, Playlist, Track
 from callbridge.media.recorder import Recorder
+from callbridge.media.router import Router
+from callbridge.media.routing import HOLD, PLAYBACK, WHATSAPP, Member, Scene, route
+from callbridge.media.webrtc_endpoint import WebRtcEndpoint
 from callbridge.media.whatsapp_leg import WhatsAppLeg
 from callbridge.tasks import BackgroundTasks
 
@@ -43,113 +51,235 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[MediaEvent], Coroutine[Any, Any, None]]
 
+SILENT_FOR = 10.0  # seconds without RTP or RTCP from an endpoint before it is detached
+WATCH_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class PendingRecording:
+    """A recording waiting for its consent announcement to finish."""
+
+    path: Path
+    info: RecordingInfo
+    announcement: Track
+
 
 class CallMedia:
-    def __init__(self, whatsapp: WhatsAppLeg, ice: IceSettings, report: Report) -> None:
+    def __init__(self, whatsapp: WhatsAppLeg, ice: IceSettings, report: Report, max_endpoints: int = 8) -> None:
         self.whatsapp = whatsapp
         self.ice = ice
         self.report = report
-        self.browser: BrowserLeg | None = None
-        self.browser_connected = False
+        self.max_endpoints = max_endpoints
+        self.endpoints: dict[str, Endpoint] = {}
+        self.router = Router()
         self.playlist = Playlist(self._playback_started, self._playback_finished)
         self.recorder: Recorder | None = None
         self.recording: RecordingInfo | None = None
+        self.pending: PendingRecording | None = None
+        self.held = False
+        self.transferring = False
+        self._hold: Loop | None = None
+        self._dirty = False
         self._tasks = BackgroundTasks()
+        self._watch: asyncio.Task[None] | None = None
         self._meters = 0
         self.warnings: list[str] = [whatsapp.ice_warning] if whatsapp.ice_warning else []
-        whatsapp.inbound.sinks.append(self._from_whatsapp)
+        self.router.listen(WHATSAPP, whatsapp.inbound)
+        self.router.on_tick = self._after_tick
         whatsapp.inbound.on_key = self._key_pressed
+        self._reroute()
 
-    # ---- the bridge --------------------------------------------------------------------------------------------
+    @property
+    def browser_connected(self) -> bool:
+        return any(e.kind == WebRtcEndpoint.kind and e.connected for e in self.endpoints.values())
 
-    def _from_whatsapp(self, frame: OpusFrame) -> None:
-        if self.browser is not None:
-            self.browser.outgoing.push(frame)
-        if self.recorder is not None:
-            self.recorder.whatsapp.hear(frame)
+    # ---- routing -------------------------------------------------------------------------------------------------
+
+    def _reroute(self) -> None:
+        """Tell the router who hears whom now."""
+        self._dirty = False
+        connected = [e for e in self.endpoints.values() if e.connected]
+        scene = Scene(
+            members=[Member(_key(e.id), e.role) for e in connected],
+            playing=self.playlist.busy,
+            playback_to_all=self.playlist.to_all,
+            hold_audio=self._hold is not None and (self.held or self.transferring),
+            held=self.held,
+            recording=self.recorder is not None,
+            recording_stereo=self.recorder is not None and self.recorder.stereo,
+        )
+        self.router.made = {PLAYBACK: self.playlist.read}
+        if self._hold is not None:
+            self.router.made[HOLD] = self._hold.read
+        self.router.recorder = self.recorder
+        outputs = {WHATSAPP: self.whatsapp.outgoing, **{_key(e.id): e.outgoing for e in connected}}
+        self.router.apply(route(scene), outputs)
+
+    def _after_tick(self) -> None:
+        if self._dirty:  # a file started or finished during the tick
+            self._reroute()
 
     def _key_pressed(self, key: KeyPress) -> None:
         self._tasks.spawn(self.report(KeyPressed(key.digit, key.duration_ms)))
 
-    def _from_browser(self, frame: OpusFrame) -> None:
-        self.whatsapp.outgoing.push(frame)  # mixed instead while a file plays
-        if self.recorder is not None and self.recorder.browser is not None:
-            self.recorder.browser.hear(frame)
+    # ---- endpoints ---------------------------------------------------------------------------------------------
 
-    # ---- the browser -------------------------------------------------------------------------------------------
-
-    async def attach_browser(self, offer_sdp: str) -> str:
-        """Answer a browser's offer. A browser already attached is replaced (a reload, a second tab)."""
-        leg = BrowserLeg(self.ice, user="browser-leg")
+    async def attach_webrtc(self, offer_sdp: str, endpoint_id: str = DEFAULT_ID, role: Role = Role.TALK) -> str:
+        """Answer an endpoint's offer. An endpoint already attached under that id is replaced (a page reload)."""
+        previous = self.endpoints.get(endpoint_id)
+        if previous is None and len(self.endpoints) >= self.max_endpoints:
+            raise Conflict(f"the call already has {self.max_endpoints} endpoints (CALLBRIDGE_MAX_ENDPOINTS)")
+        endpoint = WebRtcEndpoint(endpoint_id, role, self.ice)
         try:
-            answer = await leg.answer(offer_sdp)
+            answer = await endpoint.answer(offer_sdp)
         except BaseException:
-            await leg.close()
+            await endpoint.close()
             raise
-        previous, self.browser, self.browser_connected = self.browser, leg, False
-        leg.inbound.sinks.append(self._from_browser)
-        leg.inbound.decode_levels = self._meters > 0
-        leg.on_lost = lambda state: self._browser_lost(leg, state)
-        leg.pc.on("connectionstatechange", lambda: self._browser_state(leg))
         if previous is not None:
-            await previous.close()
-            await self.report(BrowserGone("replaced by a new browser connection"))
+            await self._remove(previous, "replaced by a new connection")
+        self.endpoints[endpoint_id] = endpoint
+        self.router.listen(_key(endpoint_id), endpoint.inbound)
+        endpoint.inbound.decode_levels = self._meters > 0
+        endpoint.on_connected = self._connected
+        endpoint.on_gone = self._gone
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watch_endpoints(), name="endpoint watch")
         return answer
 
-    async def detach_browser(self, reason: str) -> bool:
-        leg, self.browser, self.browser_connected = self.browser, None, False
-        if leg is None:
+    async def detach(self, endpoint_id: str, reason: str) -> bool:
+        endpoint = self.endpoints.get(endpoint_id)
+        if endpoint is None:
             return False
-        await leg.close()
-        await self.report(BrowserGone(reason))
+        await self._remove(endpoint, reason)
         return True
 
-    def _browser_state(self, leg: BrowserLeg) -> None:
-        if leg is self.browser and leg.state == "connected" and not self.browser_connected:
-            self.browser_connected = True
-            self._tasks.spawn(self.report(BrowserConnected()))
+    async def detach_browser(self, reason: str) -> bool:
+        """WaGo's /call/webrtc/close: the default endpoint."""
+        return await self.detach(DEFAULT_ID, reason)
 
-    async def _browser_lost(self, leg: BrowserLeg, state: str) -> None:
-        if leg is self.browser:
-            await self.detach_browser(f"the browser went away without closing (connection {state})")
+    async def _remove(self, endpoint: Endpoint, reason: str) -> None:
+        if self.endpoints.get(endpoint.id) is endpoint:
+            del self.endpoints[endpoint.id]
+        await endpoint.close()
+        self._reroute()
+        await self.report(EndpointDetached(_info(endpoint, "closed"), reason))
+        if endpoint.kind == WebRtcEndpoint.kind:  # WaGo's event, as before endpoints
+            await self.report(BrowserGone(_browser_reason(reason)))
+
+    def _connected(self, endpoint: Endpoint) -> None:
+        if self.endpoints.get(endpoint.id) is not endpoint:
+            return
+        if endpoint.role is Role.TALK and self.transferring:
+            self.transferring = False  # the next agent is here: the caller stops hearing hold audio
+            if not self.held:
+                self._hold = None
+        self._reroute()
+        self._tasks.spawn(self._report_connected(endpoint))
+
+    async def _report_connected(self, endpoint: Endpoint) -> None:
+        await self.report(EndpointAttached(_info(endpoint)))
+        if endpoint.kind == WebRtcEndpoint.kind:
+            await self.report(BrowserConnected())
+
+    async def _gone(self, endpoint: Endpoint, reason: str) -> None:
+        if self.endpoints.get(endpoint.id) is endpoint:
+            await self._remove(endpoint, reason)
+
+    async def _watch_endpoints(self) -> None:
+        """Endpoints that vanish without a word (a laptop lid closed, a network gone) are detached."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            for endpoint in list(self.endpoints.values()):
+                if endpoint.silent_for() > SILENT_FOR:
+                    await self._gone(endpoint, f"nothing (RTP or RTCP) came from it for {SILENT_FOR:.0f} s")
+
+    # ---- hold and transfer -------------------------------------------------------------------------------------
+
+    async def hold(self, on: bool, audio: Path | None = None, name: str = "") -> None:
+        """Cut the WhatsApp user and the endpoints off from each other; the user hears ``audio`` on a loop."""
+        loop = Loop(await asyncio.to_thread(Track.open, audio, name)) if audio is not None else None
+        self.held = on
+        if loop is not None or not self.transferring:
+            self._hold = loop if on else None
+        self._reroute()
+
+    async def transfer(self, audio: Path | None = None, name: str = "") -> list[str]:
+        """Blind transfer: detach the talkers; the user hears ``audio`` until the next talker connects."""
+        hold = Loop(await asyncio.to_thread(Track.open, audio, name)) if audio is not None else None
+        talkers = [e for e in self.endpoints.values() if e.role is Role.TALK]
+        self.transferring = True
+        if hold is not None or not self.held:
+            self._hold = hold
+        for endpoint in talkers:
+            await self._remove(endpoint, "transferred")
+        self._reroute()
+        return [e.id for e in talkers]
 
     # ---- playback ----------------------------------------------------------------------------------------------
 
-    async def play(self, path: Path, name: str) -> tuple[TrackInfo, int]:
+    async def play(self, path: Path, name: str, to_all: bool = True) -> tuple[TrackInfo, int]:
         """Queue a file; returns it (with its length) and how many files play before it."""
         track = await asyncio.to_thread(Track.open, path, name)
+        track.to_all = to_all
         ahead = len(self.playlist.queue) + (self.playlist.current is not None)
         self.playlist.add(track)
-        if self.whatsapp.outgoing.source is not self.playlist:
-            self.whatsapp.outgoing.speak(self.playlist)
-        return _info(track), ahead
+        self._reroute()
+        return _track_info(track), ahead
 
     def stop_playback(self) -> bool:
-        playing = self.playlist.current is not None or bool(self.playlist.queue)
+        playing = self.playlist.busy
         self.playlist.stop()
+        self._reroute()
         return playing
 
     def _playback_started(self, track: Track) -> None:
-        self._tasks.spawn(self.report(PlaybackStarted(_info(track))))
+        self._dirty = True  # the next file may go to different ears
+        self._tasks.spawn(self.report(PlaybackStarted(_track_info(track))))
 
     def _playback_finished(self, track: Track, stopped: bool) -> None:
-        self._tasks.spawn(self.report(PlaybackFinished(_info(track), stopped)))
+        self._dirty = True
+        self._tasks.spawn(self.report(PlaybackFinished(_track_info(track), stopped)))
+        if self.pending is not None and self.pending.announcement is track:
+            self._tasks.spawn(self._begin_recording())
 
     # ---- recording ---------------------------------------------------------------------------------------------
 
-    async def start_recording(self, path: Path, name: str, rate: int, stereo: bool) -> RecordingInfo:
-        if self.recorder is not None or self.recording is not None:
+    async def start_recording(
+        self, path: Path, name: str, rate: int, stereo: bool, announce: tuple[Path, str] | None = None
+    ) -> RecordingInfo:
+        """Record now, or once ``announce`` (a consent notice everyone hears) has played."""
+        if self.recorder is not None or self.pending is not None:
             raise Conflict("the call is already being recorded; stop that recording first")
-        self.recorder = Recorder(path, rate=rate, stereo=stereo)
-        self.recording = RecordingInfo(name, rate, stereo, datetime.now(UTC))
-        await self.report(RecordingStarted(self.recording))
-        return self.recording
+        info = RecordingInfo(name, rate, stereo, datetime.now(UTC))
+        if announce is None:
+            await self._record(path, info)
+            return info
+        notice = await asyncio.to_thread(Track.open, *announce)
+        self.pending = PendingRecording(path, info, notice)
+        self.playlist.add(notice)
+        self._reroute()
+        return info
+
+    async def _begin_recording(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            await self._record(pending.path, RecordingInfo(*_fields(pending.info), started_at=datetime.now(UTC)))
+
+    async def _record(self, path: Path, info: RecordingInfo) -> None:
+        self.recorder = Recorder(path, rate=info.sample_rate, stereo=info.stereo)
+        self.recording = info
+        self._reroute()
+        await self.report(RecordingStarted(info))
 
     async def stop_recording(self) -> tuple[RecordingInfo, float] | None:
+        if self.pending is not None:  # stopped before the announcement finished: nothing was recorded
+            pending, self.pending = self.pending, None
+            return pending.info, 0.0
         recorder, recording = self.recorder, self.recording
         if recorder is None or recording is None:
             return None
         self.recorder = self.recording = None
+        self._reroute()
         seconds = await recorder.stop()
         await self.report(RecordingFinished(recording, seconds))
         return recording, seconds
@@ -159,15 +289,17 @@ class CallMedia:
     def meter(self, watching: bool) -> None:
         """Someone watches levels (a page's event stream): measure them even where senders do not report them."""
         self._meters += 1 if watching else -1
-        for leg in (self.whatsapp, self.browser):
-            if leg is not None:
-                leg.inbound.decode_levels = self._meters > 0
+        for inbound in (self.whatsapp.inbound, *(e.inbound for e in self.endpoints.values())):
+            inbound.decode_levels = self._meters > 0
 
-    def levels(self) -> dict[str, float | None]:
+    def levels(self) -> dict[str, Any]:
         """dBov (0 loudest, -127 silent) of what each side is saying now."""
+        connected = {e.id: e.inbound.level for e in self.endpoints.values() if e.connected}
+        browser = self.endpoints.get(DEFAULT_ID) or next(iter(self.endpoints.values()), None)
         return {
             "whatsapp": self.whatsapp.inbound.level,
-            "browser": self.browser.inbound.level if self.browser is not None and self.browser_connected else None,
+            "browser": browser.inbound.level if browser is not None and browser.connected else None,
+            "endpoints": connected,
         }
 
     def status(self) -> MediaStatus:
@@ -175,31 +307,78 @@ class CallMedia:
         if self.recorder is not None and self.recording is not None:
             recording = RecordingStatus(self.recording, self.recorder.elapsed)
         if (current := self.playlist.current) is not None:
-            playing = PlayingStatus(_info(current), len(self.playlist.queue), self.playlist.position)
-        return MediaStatus(self.browser_connected, tuple(self.warnings), recording, playing)
+            playing = PlayingStatus(_track_info(current), len(self.playlist.queue), self.playlist.position)
+        return MediaStatus(
+            self.browser_connected,
+            tuple(self.warnings),
+            recording,
+            playing,
+            endpoints=tuple(_info(e) for e in self.endpoints.values()),
+            held=self.held,
+            transferring=self.transferring,
+            announcing=self.pending is not None,
+        )
 
     async def warn(self, detail: str) -> None:
         await self.report(MediaWarning(detail))
 
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        if (endpoint := self.endpoints.get(endpoint_id)) is None:
+            raise NotFound(f"the call has no endpoint {endpoint_id!r}")
+        return endpoint
+
     def stats(self) -> dict[str, Any]:
-        legs = {"whatsapp": self.whatsapp, "browser": self.browser}
-        return {
-            name: {
-                "state": leg.state,
-                "inbound": {**leg.inbound.buffer.stats.as_dict(), "decoded": leg.inbound.decoded},
-                "outbound": dict(leg.outgoing.counts),
+        """Per leg and endpoint: frames forwarded untouched, decoded and encoded, so the fast path shows."""
+        legs: dict[str, Any] = {
+            "whatsapp": {
+                "state": self.whatsapp.state,
+                "inbound": {
+                    **self.whatsapp.inbound.buffer.stats.as_dict(),
+                    "decoded": self.whatsapp.inbound.decoded + self.router.decoded[WHATSAPP],
+                },
+                "outbound": dict(self.whatsapp.outgoing.counts),
             }
-            for name, leg in legs.items()
-            if leg is not None
         }
+        endpoints = {}
+        for endpoint in self.endpoints.values():
+            stats = endpoint.stats()
+            stats["inbound"]["decoded"] += self.router.decoded[_key(endpoint.id)]
+            endpoints[endpoint.id] = stats
+        if (browser := endpoints.get(DEFAULT_ID)) is not None:
+            legs["browser"] = browser  # WaGo's single browser
+        return {"legs": legs, "endpoints": endpoints, "mixes": self.router.stats()}
 
     async def close(self) -> None:
-        """At the end of the call: finish the recording and the playback, drop the browser."""
+        """At the end of the call: finish the recording and the playback, drop the endpoints."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        self.pending = None
         await self.stop_recording()
-        self.stop_playback()
-        await self.detach_browser("the call ended")
+        self.playlist.stop()
+        for endpoint in list(self.endpoints.values()):
+            await self._remove(endpoint, "the call ended")
+        await self.router.close()
         await self._tasks.settle(within=2)
 
 
-def _info(track: Track) -> TrackInfo:
+def _key(endpoint_id: str) -> str:
+    """Endpoint ids are the client's: keep them apart from the router's own names (whatsapp, playback...)."""
+    return "endpoint:" + endpoint_id
+
+
+def _info(endpoint: Endpoint, state: str | None = None) -> EndpointInfo:
+    return EndpointInfo(endpoint.id, endpoint.kind, endpoint.role.value, state or endpoint.state, endpoint.since)
+
+
+def _track_info(track: Track) -> TrackInfo:
     return TrackInfo(track.id, track.name, track.seconds)
+
+
+def _fields(info: RecordingInfo) -> tuple[str, int, bool]:
+    return info.path, info.sample_rate, info.stereo
+
+
+def _browser_reason(reason: str) -> str:
+    return "replaced by a new browser connection" if reason == "replaced by a new connection" else reason

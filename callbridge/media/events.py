@@ -24,6 +24,30 @@ class RecordingInfo:
 
 
 @dataclass(frozen=True)
+class EndpointInfo:
+    """An endpoint of the call as clients see it."""
+
+    endpoint_id: str
+    kind: str  # webrtc, later rtp and stream
+    role: str  # talk, listen, whisper
+    state: str  # connecting, connected, closed
+    since: datetime
+
+
+@dataclass(frozen=True)
+class EndpointAttached:
+    """An endpoint's media connected: it hears the call (and, unless it listens, is heard)."""
+
+    endpoint: EndpointInfo
+
+
+@dataclass(frozen=True)
+class EndpointDetached:
+    endpoint: EndpointInfo
+    reason: str
+
+
+@dataclass(frozen=True)
 class BrowserConnected:
     pass
 
@@ -70,6 +94,8 @@ class KeyPressed:
 
 MediaEvent = (
     KeyPressed
+    | EndpointAttached
+    | EndpointDetached
     | BrowserConnected
     | BrowserGone
     | PlaybackStarted
@@ -101,3 +127,7 @@ class MediaStatus:
     warnings: tuple[str, ...] = ()
     recording: RecordingStatus | None = None
     playing: PlayingStatus | None = None
+    endpoints: tuple[EndpointInfo, ...] = ()
+    held: bool = False
+    transferring: bool = False
+    announcing: bool = False  # a recording waits for its consent announcement to finish

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -51,11 +52,16 @@ class InboundAudio:
         self._unwrap_base = 0
         self._last_timestamp: int | None = None
         self.on_key: Callable[[KeyPress], None] | None = None  # key presses (RFC 4733), when someone listens
+        self.last_heard = 0.0  # monotonic time of the last RTP or RTCP packet from the peer
         self._receiver = receiver
         self._dtmf: dict[int, DtmfReceiver | None] = {}  # by payload type: a receiver for telephone events
         receiver._RTCRtpReceiver__jitter_buffer = _ReceiverTap(self)  # type: ignore[attr-defined]
 
+    def heard(self) -> None:
+        self.last_heard = time.monotonic()
+
     def on_packet(self, packet: RtpPacket) -> None:
+        self.last_heard = time.monotonic()
         if packet.payload_type not in self._dtmf:
             self._dtmf[packet.payload_type] = self._dtmf_receiver(packet.payload_type)
         dtmf = self._dtmf[packet.payload_type]

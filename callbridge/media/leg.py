@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
 
 from callbridge.errors import UpstreamError
 from callbridge.media.ice import IceSettings, advertise_public_ip
@@ -20,6 +20,17 @@ OnLost = Callable[[str], Awaitable[None]]  # called with the connection state: "
 
 def has_candidates(sdp: str) -> bool:
     return any(line.startswith("a=candidate:") for line in sdp.splitlines())
+
+
+def _note_rtcp(part: RTCRtpSender | RTCRtpReceiver, inbound: InboundAudio) -> None:
+    """Count RTCP as a sign of life too: a peer that sends no audio (muted, replaceTrack(null)) still reports."""
+    handle = part._handle_rtcp_packet
+
+    async def noted(packet: Any) -> None:
+        inbound.heard()
+        await handle(packet)
+
+    part._handle_rtcp_packet = noted  # type: ignore[method-assign]
 
 
 class AudioLeg:
@@ -36,6 +47,8 @@ class AudioLeg:
         self.outgoing = OutboundAudio()
         transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
         self.inbound = InboundAudio(transceiver.receiver)
+        for part in (transceiver.sender, transceiver.receiver):
+            _note_rtcp(part, self.inbound)
         self._closing = False
         self.pc.on("connectionstatechange", self._on_connection_state)
 

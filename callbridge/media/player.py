@@ -1,4 +1,5 @@
-"""Playing files into a call: a queue of decoded files, mixed with the live voice while they play."""
+"""Playing files into a call: a queue of decoded files (the router mixes them with the live voices), and a
+file on a loop (hold audio)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ import av
 import numpy as np
 
 from callbridge.errors import InvalidRequest
-from callbridge.media.opus import FRAME_SAMPLES, RATE, OpusDecoder, OpusFrame
+from callbridge.media.opus import FRAME_SAMPLES, RATE
 
 log = logging.getLogger(__name__)
-
-MAX_VOICE_FRAMES = 5  # 100 ms of the live voice waiting to be mixed; older frames are dropped
 
 
 @dataclass
@@ -27,6 +26,7 @@ class Track:
     path: Path
     name: str  # as the client named it, relative to the files directory
     seconds: float
+    to_all: bool = True  # heard by the endpoints too, not only by the WhatsApp user
     id: str = field(default_factory=lambda: "play-" + secrets.token_hex(6))
     played: int = 0  # frames sent so far
     _chunks: Iterator[np.ndarray] | None = None
@@ -52,6 +52,10 @@ class Track:
         frame = next(self._chunks, None)
         self.played += frame is not None
         return frame
+
+    def rewind(self) -> None:
+        self._chunks = None
+        self.played = 0
 
 
 def _decode(path: Path) -> Iterator[np.ndarray]:
@@ -80,23 +84,28 @@ def _frames(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
 
 
 class Playlist:
-    """A :class:`~callbridge.media.outbound.PcmSource`: queued files, with the live voice mixed in.
-
-    The voice (the browser's Opus frames) is decoded only while a file plays; otherwise it is forwarded as is.
-    """
+    """Queued files, 20 ms at a time."""
 
     def __init__(self, on_started: Callable[[Track], None], on_finished: Callable[[Track, bool], None]) -> None:
         self.queue: deque[Track] = deque()
         self.current: Track | None = None
         self._on_started = on_started
         self._on_finished = on_finished
-        self._voice: deque[np.ndarray] = deque()
-        self._decoder: OpusDecoder | None = None
 
     @property
     def position(self) -> float:
         """Seconds played of the current file."""
         return round(self.current.played * FRAME_SAMPLES / RATE, 1) if self.current is not None else 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None or bool(self.queue)
+
+    @property
+    def to_all(self) -> bool:
+        """Whether what plays next is for the endpoints too."""
+        upcoming = self.current or (self.queue[0] if self.queue else None)
+        return upcoming is not None and upcoming.to_all
 
     def add(self, track: Track) -> None:
         self.queue.append(track)
@@ -110,10 +119,10 @@ class Playlist:
             self._on_finished(track, True)
 
     def read(self) -> np.ndarray | None:
+        """The next 960 samples of 48 kHz mono int16, or None when the queue has run out."""
         while True:
             if self.current is None:
                 if not self.queue:
-                    self._voice.clear()
                     return None
                 self.current = self.queue.popleft()
                 self._on_started(self.current)
@@ -123,20 +132,20 @@ class Playlist:
                 log.warning("playback of %s failed: %s", self.current.path.name, exc)
                 pcm = None
             if pcm is not None:
-                return self._mix(pcm)
+                return pcm
             finished, self.current = self.current, None
             self._on_finished(finished, False)
 
-    def hear(self, frame: OpusFrame) -> None:
-        if self._decoder is None:
-            self._decoder = OpusDecoder()
-        self._voice.append(self._decoder.decode(frame.payload))
-        while len(self._voice) > MAX_VOICE_FRAMES:
-            self._voice.popleft()
 
-    def _mix(self, pcm: np.ndarray) -> np.ndarray:
-        if not self._voice:
-            return pcm
-        voice = self._voice.popleft()
-        mixed = pcm.astype(np.int32) + voice[: len(pcm)].astype(np.int32)
-        return np.clip(mixed, -32768, 32767).astype(np.int16)
+class Loop:
+    """One file over and over (hold audio), 20 ms at a time."""
+
+    def __init__(self, track: Track) -> None:
+        self.track = track
+
+    def read(self) -> np.ndarray | None:
+        pcm = self.track.read()
+        if pcm is None:
+            self.track.rewind()
+            pcm = self.track.read()
+        return pcm

@@ -1,4 +1,5 @@
-"""Recording a call to WAV: what WhatsApp sends (left, or mono) and, optionally, the browser (right).
+"""Recording a call to WAV: what WhatsApp sends (left, or mono) and, optionally, the mix of the call's talkers
+and whisperers (right). The call's router hands both over decoded, 20 ms at a time.
 
 The file follows the wall clock: every stretch with no audio (loss, silence suppression, no browser) is
 written as silence, so its length is the time the recording ran. The header is rewritten every second.
@@ -16,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from callbridge.media.opus import RATE, OpusDecoder, OpusFrame
+from callbridge.media.opus import RATE
 from callbridge.media.wav import WavWriter
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,10 @@ class Channel:
     """Decoded audio of one side, waiting to be written."""
 
     def __init__(self) -> None:
-        self._decoder = OpusDecoder()
         self._pcm: deque[np.ndarray] = deque()
         self._buffered = 0
 
-    def hear(self, frame: OpusFrame) -> None:
-        pcm = self._decoder.decode(frame.payload)
+    def hear(self, pcm: np.ndarray) -> None:
         self._pcm.append(pcm)
         self._buffered += len(pcm)
         while self._buffered > MAX_BUFFERED:
@@ -65,7 +64,7 @@ class Recorder:
         self.rate = rate
         self.stereo = stereo
         self.whatsapp = Channel()
-        self.browser = Channel() if stereo else None
+        self.endpoints = Channel() if stereo else None
         self._writer = WavWriter(path, rate, 2 if stereo else 1)
         self._resampler = (
             av.AudioResampler(format="s16", layout="stereo" if stereo else "mono", rate=rate) if rate != RATE else None
@@ -100,7 +99,8 @@ class Recorder:
             return
         self._taken += due
         left = self.whatsapp.take(due)
-        samples = np.stack([left, self.browser.take(due)], axis=1) if self.browser is not None else left
+        right = self.endpoints
+        samples = np.stack([left, right.take(due)], axis=1) if right is not None else left
         self._writer.write(self._resample(samples))
 
     def _resample(self, samples: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from callbridge.api.envelope import ok
 from callbridge.api.models import CallIDRequest, PlayRequest, RecordRequest
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import Details, MediaStats, Playing, Recording, RecordingDone
-from callbridge.errors import Conflict
+from callbridge.errors import Conflict, InvalidRequest
 from callbridge.files import as_wago, audio_file, in_files_dir, new_recording
 
 router = APIRouter(prefix="/call", tags=["playback and recording"])
@@ -22,13 +22,17 @@ router = APIRouter(prefix="/call", tags=["playback and recording"])
 
 @router.post(
     "/play",
-    summary="Play a file into the call (queued behind what is playing); the live voice is mixed in",
+    summary="Play a file into the call (queued behind what is playing), To all (the WhatsApp user and every"
+    " endpoint) or to the WhatsApp user only; the live voices are mixed in",
     response_model=Envelope[Playing],
     responses=errors(400, 401, 404, 408, 409, 413),
 )
 async def play(body: PlayRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
+    if body.to.lower() not in ("all", "whatsapp"):
+        raise InvalidRequest(f"unknown To {body.to[:32]!r}: use all or whatsapp")
     media = await calls.active_media(session, body.call_id)
-    track, ahead = await media.play(audio_file(settings.files_dir, body.audio_file), body.audio_file)
+    path = audio_file(settings.files_dir, body.audio_file)
+    track, ahead = await media.play(path, body.audio_file, to_all=body.to.lower() == "all")
     return ok({"PlayerID": track.player_id, "Seconds": track.seconds, "Queued": ahead})
 
 
@@ -45,19 +49,22 @@ async def stop_play(body: CallIDRequest, session: Session, calls: Calls) -> JSON
 
 @router.post(
     "/record",
-    summary="Record what WhatsApp sends (and, with Stereo, the browser) to a WAV file",
+    summary="Record the WhatsApp user (and, with Stereo, the talkers and whisperers on the right) to a WAV file,"
+    " after a consent announcement if one is set",
     response_model=Envelope[Recording],
     responses=errors(400, 401, 404, 408, 409, 413, 500),
 )
 async def record(body: RecordRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
     media = await calls.active_media(session, body.call_id)
     requested = body.path or f"calls/{body.call_id}.wav"
-    if media.recording is not None:
+    if media.recording is not None or media.pending is not None:
         raise Conflict("the call is already being recorded; stop that recording first")
+    announce = settings.recording_announcement if body.announce is None else body.announce
+    notice = (audio_file(settings.files_dir, announce), announce) if announce else None
     path = new_recording(settings.files_dir, requested)  # confine() reads WaGo's files/ prefix, once
     reported = as_wago(in_files_dir(requested))
-    await media.start_recording(path, reported, body.sample_rate, body.stereo)
-    return ok({"Path": reported, "SampleRate": body.sample_rate, "Stereo": body.stereo})
+    await media.start_recording(path, reported, body.sample_rate, body.stereo, announce=notice)
+    return ok({"Path": reported, "SampleRate": body.sample_rate, "Stereo": body.stereo, "Announce": announce or None})
 
 
 @router.post(
@@ -82,4 +89,5 @@ async def stop_record(body: CallIDRequest, session: Session, calls: Calls) -> JS
 )
 async def stats(session: Session, calls: Calls, call_id: RequiredCallIDQuery) -> JSONResponse:
     call = await calls.live_call(session, call_id)
-    return ok({"CallID": call_id, "legs": call.media.stats() if call.media is not None else {}})
+    stats = call.media.stats() if call.media is not None else {"legs": {}, "endpoints": {}, "mixes": []}
+    return ok({"CallID": call_id, **stats})
