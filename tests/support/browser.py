@@ -34,15 +34,19 @@ class PyBrowser:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
-    async def join(self, gateway_url: str, token: str, call_id: str) -> httpx.Response:
-        """POST the complete offer to /call/webrtc/offer and apply the answer."""
+    async def join(
+        self, gateway_url: str, token: str, call_id: str, endpoint_id: str | None = None, role: str | None = None
+    ) -> httpx.Response:
+        """POST the complete offer to /call/webrtc/offer (as ``endpoint_id`` with ``role``, if given) and apply
+        the answer."""
         sdp = await self.offer()
+        body = {"callID": call_id, "type": "offer", "sdp": sdp}
+        if endpoint_id is not None:
+            body["endpointID"] = endpoint_id
+        if role is not None:
+            body["role"] = role
         async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
-            r = await http.post(
-                f"{gateway_url}/call/webrtc/offer",
-                headers={"token": token},
-                json={"callID": call_id, "type": "offer", "sdp": sdp},
-            )
+            r = await http.post(f"{gateway_url}/call/webrtc/offer", headers={"token": token}, json=body)
         if r.status_code == 200:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=r.json()["sdp"], type="answer"))
         return r
@@ -60,6 +64,15 @@ class PyBrowser:
                 frame = await track.recv()
                 if isinstance(frame, AudioFrame):  # always, on an audio track
                     self.ear.hear(frame)
+
+    def go_quiet(self) -> None:
+        """Stop sending anything (RTP and RTCP) while ICE keeps answering: a peer frozen or cut off mid-call."""
+        transport = self.pc.getTransceivers()[0].sender.transport
+
+        async def nothing(data: bytes) -> None:
+            return None
+
+        transport._send_rtp = nothing  # type: ignore[method-assign]
 
     async def close(self) -> None:
         if self._listening is not None:
