@@ -128,7 +128,7 @@ async def test_warm_transfer_the_second_agent_takes_over_and_the_call_stays_acti
         detached = await to_thread(scene.wait_event, call_id, "EndpointDetached")
         assert detached["Endpoint"]["EndpointID"] == "default" and detached["Reason"] == "closed by the app"
         await eventually(
-            lambda: (p := user_peaks(scene, call_id, 1.0)) and has(p, SECOND) and not has(p, AGENT),
+            lambda: has(p := user_peaks(scene, call_id, 1.0), SECOND) and not has(p, AGENT),
             "Alice to hear the second agent alone",
         )
         assert (await to_thread(scene.call_status, call_id))["State"] == "active"
@@ -155,7 +155,7 @@ async def test_blind_transfer_plays_hold_audio_until_the_next_agent_connects(sce
         assert r2.status_code == 200, r2.text
         await eventually(lambda: "Transferring" not in scene.call_status(call_id), "the transfer to complete")
         await eventually(
-            lambda: (p := user_peaks(scene, call_id, 1.0)) and has(p, SECOND) and not has(p, 300),
+            lambda: has(p := user_peaks(scene, call_id, 1.0), SECOND) and not has(p, 300),
             "Alice to hear the next agent instead of the hold audio",
         )
         assert (await to_thread(scene.call_status, call_id))["State"] == "active"

@@ -79,7 +79,8 @@ def test_a_stereo_recording_decodes_the_user_and_the_speaking_endpoints() -> Non
     routes = route(Scene([AGENT, SUPERVISOR, COACH], recording=True, recording_stereo=True))
     assert routes.record_right == {A, W}
     mono = route(Scene([AGENT], recording=True))
-    assert mono.decode == {WHATSAPP} and mono.record_right == frozenset() and mono.direct == {A: (WHATSAPP,), WHATSAPP: (A,)}
+    assert mono.decode == {WHATSAPP} and mono.record_right == frozenset()
+    assert mono.direct == {A: (WHATSAPP,), WHATSAPP: (A,)}
 
 
 class Collect:
