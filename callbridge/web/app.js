@@ -16,6 +16,14 @@ if (params.has("token") || fragment.has("token")) {
 }
 const relayOnly = params.get("relay") === "1"; // force TURN relays, as behind a strict NAT
 const rawAudio = params.get("raw") === "1"; // no echo cancellation etc. (test tones, music)
+// ?role=listen (a supervisor listening in) or ?role=whisper (a coach): joins as its own endpoint beside the agent's.
+const role = ["listen", "whisper"].includes(params.get("role")) ? params.get("role") : "talk";
+function endpointId() {
+  if (role === "talk") return "default";
+  let id = sessionStorage.getItem("callbridge.endpoint"); // the same one after a reload, so it is replaced
+  if (!id) sessionStorage.setItem("callbridge.endpoint", (id = `${role}-${Math.random().toString(36).slice(2, 10)}`));
+  return id;
+}
 
 const page = {
   token: localStorage.getItem("callbridge.token") || "",
@@ -125,10 +133,12 @@ const dbToMeter = (db) => (db == null ? 0 : Math.max(0, Math.min(1, Math.pow(10,
 
 async function joinAudio(callId) {
   await page.audio?.leave();
-  const { token } = await api("POST", "/call/webrtc/token", { CallID: callId });
+  const { token } = await api("POST", "/call/webrtc/token", { CallID: callId, ...(role !== "talk" && { Role: role }) });
   const call = new CallbridgeCall({
     callId,
     token,
+    endpointId: endpointId(),
+    role,
     audio: $("remote-audio"),
     iceTransportPolicy: relayOnly ? "relay" : "all",
     audioConstraints: rawAudio
@@ -137,7 +147,8 @@ async function joinAudio(callId) {
   });
   page.audio = call;
   $("audio-panel").hidden = false;
-  $("audio-title").textContent = `Audio: ${page.calls.get(callId)?.Phone || callId}`;
+  $("audio-title").textContent = `Audio${role !== "talk" ? ` (${role})` : ""}: ${page.calls.get(callId)?.Phone || callId}`;
+  $("mute").hidden = role === "listen";
   call.addEventListener("state", (e) => {
     $("audio-state").textContent = e.detail.state;
     $("audio-state").className = `pill ${e.detail.state}`;
@@ -151,6 +162,7 @@ async function joinAudio(callId) {
   });
   call.addEventListener("error", (e) => notice(e.detail.message));
   call.addEventListener("ended", () => closeAudio());
+  call.addEventListener("detached", () => (notice("The call was transferred."), closeAudio()));
   sessionStorage.setItem("callbridge.joined", callId); // a reload joins again
   await call.join();
   render();

@@ -5,6 +5,9 @@
 //   call.addEventListener("state", (e) => console.log(e.detail));
 //   await call.join();
 //
+// A call carries several endpoints, each under its own `endpointId` ("default" unless you say otherwise), each
+// with a `role`: "talk" (the default: heard by the WhatsApp user and everyone), "listen" (hears everything, says
+// nothing: no microphone is asked for) or "whisper" (heard by the other endpoints, never by the WhatsApp user).
 // `token` should be a call token minted by your server (POST /call/webrtc/token): it is good for this call's
 // audio and events only, so the session token never reaches the browser. Tokens go in headers, never in URLs.
 // No dependencies (event-stream.js beside it is part of it); an ES module.
@@ -31,6 +34,8 @@ export class CallbridgeCall extends EventTarget {
   constructor({
     callId,
     token,
+    endpointId = "default",
+    role = "talk",
     baseUrl = globalThis.location ? globalThis.location.origin : "",
     audio = null,
     iceTransportPolicy = "all",
@@ -40,6 +45,8 @@ export class CallbridgeCall extends EventTarget {
     if (!callId || !token) throw new TypeError("callId and token are required");
     this.callId = callId;
     this.token = token;
+    this.endpointId = endpointId;
+    this.role = role;
     this.baseUrl = baseUrl.replace(/\/$/, "");
     this.audio = audio;
     this.iceTransportPolicy = iceTransportPolicy;
@@ -61,7 +68,7 @@ export class CallbridgeCall extends EventTarget {
     this._setState("joining");
     try {
       const config = await this._api("GET", "/call/webrtc/config");
-      await this._microphone();
+      if (this.role !== "listen") await this._microphone();
       await this._connect(config);
       this._watchEvents();
       globalThis.addEventListener?.("online", this._onOnline);
@@ -95,7 +102,7 @@ export class CallbridgeCall extends EventTarget {
   async leave() {
     if (this.state === "closed") return;
     try {
-      await this._api("POST", "/call/webrtc/close", { callID: this.callId });
+      await this._api("POST", "/call/webrtc/close", { callID: this.callId, endpointID: this.endpointId });
     } catch (error) {
       this._emit("error", error);
     }
@@ -103,6 +110,7 @@ export class CallbridgeCall extends EventTarget {
   }
 
   close() {
+    if (this.state === "closed") return;
     this._setState("closed");
     globalThis.removeEventListener?.("online", this._onOnline);
     clearTimeout(this._disconnectTimer);
@@ -164,7 +172,8 @@ export class CallbridgeCall extends EventTarget {
     const pc = new RTCPeerConnection({ iceServers: config.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     this.pc = pc;
     old?.close();
-    this.localStream.getTracks().forEach((track) => pc.addTrack(track, this.localStream));
+    if (this.localStream) this.localStream.getTracks().forEach((track) => pc.addTrack(track, this.localStream));
+    else pc.addTransceiver("audio", { direction: "recvonly" }); // a listener: hears, sends nothing
     pc.ontrack = (event) => {
       this.remoteStream = event.streams[0] || new MediaStream([event.track]);
       if (this.audio) {
@@ -180,6 +189,8 @@ export class CallbridgeCall extends EventTarget {
       callID: this.callId,
       type: "offer",
       sdp: pc.localDescription.sdp,
+      endpointID: this.endpointId,
+      role: this.role,
     });
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
@@ -218,7 +229,16 @@ export class CallbridgeCall extends EventTarget {
     const events = new EventStream(url, { token: this.token });
     this._events = events;
     const forward = (name) => events.addEventListener(name, (e) => this._emit(name, JSON.parse(e.data)));
-    ["call", "CallState", "CallAccept", "CallTerminate", "levels", "progress"].forEach(forward);
+    ["call", "CallState", "CallAccept", "CallTerminate", "EndpointAttached", "EndpointDetached", "levels", "progress"]
+      .forEach(forward);
+    // Transferred away (POST /call/transfer detached this talker): stay away rather than reconnect and take the
+    // call back. Replacements and network losses are left to the connection watch (a reload, our own re-offer).
+    events.addEventListener("EndpointDetached", (e) => {
+      const data = JSON.parse(e.data);
+      if (data.Endpoint?.EndpointID !== this.endpointId || data.Reason !== "transferred") return;
+      this._emit("detached", data);
+      this.close();
+    });
     events.addEventListener("CallState", (e) => {
       const data = JSON.parse(e.data);
       if (data.Event === "ended") {
