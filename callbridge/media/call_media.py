@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[MediaEvent], Coroutine[Any, Any, None]]
 
-SILENT_FOR = 10.0  # seconds without RTP or RTCP from an endpoint before it is detached
 WATCH_EVERY = 1.0
 
 
@@ -120,31 +119,44 @@ class CallMedia:
             self._reroute()
 
     def _key_pressed(self, key: KeyPress) -> None:
+        for endpoint in list(self.endpoints.values()):
+            endpoint.key_pressed(key.digit, key.duration_ms)
         self._tasks.spawn(self.report(KeyPressed(key.digit, key.duration_ms)))
 
     # ---- endpoints ---------------------------------------------------------------------------------------------
 
     async def attach_webrtc(self, offer_sdp: str, endpoint_id: str = DEFAULT_ID, role: Role = Role.TALK) -> str:
         """Answer an endpoint's offer. An endpoint already attached under that id is replaced (a page reload)."""
-        previous = self.endpoints.get(endpoint_id)
-        if previous is None and len(self.endpoints) >= self.max_endpoints:
-            raise Conflict(f"the call already has {self.max_endpoints} endpoints (CALLBRIDGE_MAX_ENDPOINTS)")
+        self.make_room(endpoint_id)
         endpoint = WebRtcEndpoint(endpoint_id, role, self.ice)
         try:
             answer = await endpoint.answer(offer_sdp)
         except BaseException:
             await endpoint.close()
             raise
-        if previous is not None:
+        await self.attach(endpoint)
+        return answer
+
+    def make_room(self, endpoint_id: str) -> None:
+        """Refuse a new endpoint over the limit (replacing one is not adding one), before anything is set up."""
+        if endpoint_id not in self.endpoints and len(self.endpoints) >= self.max_endpoints:
+            raise Conflict(f"the call already has {self.max_endpoints} endpoints (CALLBRIDGE_MAX_ENDPOINTS)")
+
+    async def attach(self, endpoint: Endpoint) -> None:
+        """Add a ready endpoint (any kind), replacing one with the same id. It is routed once it connects: it
+        calls ``on_connected`` then (at once, if it needs no handshake)."""
+        self.make_room(endpoint.id)
+        if (previous := self.endpoints.get(endpoint.id)) is not None:
             await self._remove(previous, "replaced by a new connection")
-        self.endpoints[endpoint_id] = endpoint
-        self.router.listen(_key(endpoint_id), endpoint.inbound)
+        self.endpoints[endpoint.id] = endpoint
+        self.router.listen(_key(endpoint.id), endpoint.inbound)
         endpoint.inbound.decode_levels = self._meters > 0
         endpoint.on_connected = self._connected
         endpoint.on_gone = self._gone
         if self._watch is None:
             self._watch = asyncio.create_task(self._watch_endpoints(), name="endpoint watch")
-        return answer
+        if endpoint.connected:
+            self._connected(endpoint)
 
     async def detach(self, endpoint_id: str, reason: str) -> bool:
         endpoint = self.endpoints.get(endpoint_id)
@@ -190,8 +202,9 @@ class CallMedia:
         while True:
             await asyncio.sleep(WATCH_EVERY)
             for endpoint in list(self.endpoints.values()):
-                if endpoint.silent_for() > SILENT_FOR:
-                    await self._gone(endpoint, f"nothing (RTP or RTCP) came from it for {SILENT_FOR:.0f} s")
+                limit = endpoint.idle_limit
+                if limit is not None and endpoint.silent_for() > limit:
+                    await self._gone(endpoint, f"nothing (RTP or RTCP) came from it for {limit:g} s")
 
     # ---- hold and transfer -------------------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ class Role(StrEnum):
 
 class Endpoint(ABC):
     kind: ClassVar[str]
+    # Seconds without RTP or RTCP from it before it counts as gone; None for kinds that know otherwise (a socket).
+    idle_limit: float | None = 10.0
 
     def __init__(self, endpoint_id: str, role: Role) -> None:
         self.id = endpoint_id
@@ -70,6 +72,10 @@ class Endpoint(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def key_pressed(self, digit: str, duration_ms: int) -> None:
+        """The WhatsApp user pressed a key (bot streams pass it on; others ignore it)."""
+        return None
 
     def stats(self) -> dict[str, Any]:
         return {

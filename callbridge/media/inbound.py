@@ -41,7 +41,8 @@ class _ReceiverTap:
 class InboundAudio:
     """Ordered Opus frames from one receiver, fanned out to sinks (the bridge, recorders, mixers)."""
 
-    def __init__(self, receiver: RTCRtpReceiver, loss_timeout: float = 0.02) -> None:
+    def __init__(self, receiver: RTCRtpReceiver | None = None, loss_timeout: float = 0.02) -> None:
+        """Taps ``receiver`` (an aiortc leg); without one, the owner feeds ``on_packet`` or ``deliver`` itself."""
         self.sinks: list[Sink] = []
         self.buffer = JitterBuffer(self._release, loss_timeout=loss_timeout)
         self.level: float | None = None  # latest level in dBov (0 loudest, -127 silent)
@@ -55,7 +56,8 @@ class InboundAudio:
         self.last_heard = 0.0  # monotonic time of the last RTP or RTCP packet from the peer
         self._receiver = receiver
         self._dtmf: dict[int, DtmfReceiver | None] = {}  # by payload type: a receiver for telephone events
-        receiver._RTCRtpReceiver__jitter_buffer = _ReceiverTap(self)  # type: ignore[attr-defined]
+        if receiver is not None:
+            receiver._RTCRtpReceiver__jitter_buffer = _ReceiverTap(self)  # type: ignore[attr-defined]
 
     def heard(self) -> None:
         self.last_heard = time.monotonic()
@@ -73,6 +75,8 @@ class InboundAudio:
         self._on_audio(packet)
 
     def _dtmf_receiver(self, payload_type: int) -> DtmfReceiver | None:
+        if self._receiver is None:
+            return None
         codec = vars(self._receiver)["_RTCRtpReceiver__codecs"].get(payload_type)  # what was negotiated
         if codec is None or codec.mimeType.lower() != "audio/telephone-event":
             return None
@@ -95,6 +99,11 @@ class InboundAudio:
             self._unwrap_base += 1 << 32
         self._last_timestamp = timestamp
         return self._unwrap_base + timestamp
+
+    def deliver(self, frame: OpusFrame) -> None:
+        """A frame already in order and on time (an endpoint that paces its own audio): straight to the sinks."""
+        self.last_heard = time.monotonic()
+        self._release(frame)
 
     def _release(self, frame: OpusFrame) -> None:
         if self.decode_levels and not self._levels_in_header:
