@@ -139,8 +139,9 @@ async def test_warm_transfer_the_second_agent_takes_over_and_the_call_stays_acti
 async def test_blind_transfer_plays_hold_audio_until_the_next_agent_connects(scene: Scene) -> None:
     write_tone(files_dir(scene) / "hold300.wav", 300, 1.0)
     _, call_id = await active_call(scene, say="silence")
-    async with browsers(AGENT, SECOND) as (first, second):
+    async with browsers(AGENT, SECOND, AGENT) as (first, second, first_reloaded):
         await attach(scene, first, call_id, "default")
+        before = (await to_thread(scene.post, "/call/webrtc/token", {"CallID": call_id})).json()["data"]["token"]
         r = await to_thread(scene.post, "/call/transfer", {"CallID": call_id, "HoldAudio": "hold300.wav"})
         assert r.status_code == 200, r.text
         grant = r.json()["data"]
@@ -151,6 +152,8 @@ async def test_blind_transfer_plays_hold_audio_until_the_next_agent_connects(sce
         held = await to_thread(heard, scene, call_id, 1.0)
         assert held["dominant_hz"] == pytest.approx(300, abs=8), held
 
+        stale = await first_reloaded.join(scene.gateway.url, before, call_id)  # the first agent's page again
+        assert stale.status_code == 401 and "transferred" in stale.json()["error"], stale.text
         r2 = await second.join(scene.gateway.url, grant["token"], call_id)  # the next agent, with the new token
         assert r2.status_code == 200, r2.text
         await eventually(lambda: "Transferring" not in scene.call_status(call_id), "the transfer to complete")
@@ -224,6 +227,23 @@ async def test_consent_announcement_plays_before_the_recording_starts(scene: Sce
         assert seconds == pytest.approx(ran, abs=0.6), (seconds, ran)
         with wave.open(str(files_dir(scene) / "consent-test.wav")) as wav:
             assert wav.getnframes() / wav.getframerate() == pytest.approx(seconds, abs=0.05)
+
+
+async def test_a_recording_whose_announcement_is_cut_short_never_starts(scene: Scene) -> None:
+    write_tone(files_dir(scene) / "consent-long.wav", 750, 5.0)
+    _, call_id = await active_call(scene, say=f"tone:{ALICE}")
+    body = {"CallID": call_id, "Path": "never.wav", "Announce": "consent-long.wav"}
+    assert (await to_thread(scene.post, "/call/record", body)).status_code == 200
+    await to_thread(scene.wait_event, call_id, "CallState", Event="playback_started")
+    assert (await to_thread(scene.post, "/call/play/stop", {"CallID": call_id})).status_code == 200
+    warning = await to_thread(scene.wait_event, call_id, "CallState", Event="media_warning")
+    assert "cancelled" in warning["Detail"]
+    await asyncio.sleep(0.5)
+    call = await to_thread(scene.call_status, call_id)
+    assert "Recording" not in call and "Announcing" not in call
+    assert not (files_dir(scene) / "never.wav").exists()
+    r = await to_thread(scene.post, "/call/record/stop", {"CallID": call_id})
+    assert r.status_code == 409, r.text
 
 
 async def test_a_reload_of_one_endpoint_restores_its_audio_without_touching_the_others(scene: Scene) -> None:

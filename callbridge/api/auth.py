@@ -49,10 +49,17 @@ class CallAccess:
     session: SessionRow
     only_call: str | None = None  # set for call tokens
     role: Role = Role.TALK  # what a call token may attach: talk any role, listen and whisper only their own
+    generation: int | None = None  # a call token's: the call's transfer count when it was minted
 
     def require(self, call_id: str) -> None:
         if self.only_call is not None and self.only_call != call_id:
             raise Unauthorized("this call token is not valid for that call")
+
+    def require_current(self, generation: int) -> None:
+        """A blind transfer retires the call tokens made before it: the previous agent's page cannot take the
+        call back by reconnecting."""
+        if self.generation is not None and self.generation < generation:
+            raise Unauthorized("this call token was issued before the call was transferred: ask for a new one")
 
     def require_role(self, wanted: Role) -> None:
         if not self.role.permits(wanted):
@@ -67,7 +74,8 @@ async def call_access(key: CallTokenKey, sessions: Sessions, header: TokenHeader
         session = await sessions.by_id(grant.session_id)
         if session is None:
             raise Unauthorized("invalid token")
-        return CallAccess(session, grant.call_id, Role(grant.role) if grant.role in set(Role) else Role.LISTEN)
+        role = Role(grant.role) if grant.role in set(Role) else Role.LISTEN
+        return CallAccess(session, grant.call_id, role, grant.generation)
     return CallAccess(await session_auth(sessions, header, query))
 
 

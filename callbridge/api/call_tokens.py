@@ -24,6 +24,7 @@ class CallGrant:
     call_id: str
     expires_at: int
     role: str = "talk"  # the endpoint roles it may attach: talk any, listen and whisper only their own
+    generation: int = 0  # the call's transfer count when minted: a transfer retires the tokens made before it
 
 
 def _b64(data: bytes) -> str:
@@ -39,10 +40,16 @@ def _sign(key: str, payload: str) -> str:
 
 
 def mint(
-    key: str, session_id: int, call_id: str, ttl: int, now: float | None = None, role: str = "talk"
+    key: str,
+    session_id: int,
+    call_id: str,
+    ttl: int,
+    now: float | None = None,
+    role: str = "talk",
+    generation: int = 0,
 ) -> tuple[str, int]:
     expires_at = int(now if now is not None else time.time()) + ttl
-    claims = {"s": session_id, "c": call_id, "e": expires_at, "r": role}
+    claims = {"s": session_id, "c": call_id, "e": expires_at, "r": role, "g": generation}
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{PREFIX}{payload}.{_sign(key, payload)}", expires_at
 
@@ -57,7 +64,9 @@ def verify(key: str, token: str, now: float | None = None) -> CallGrant:
         if not hmac.compare_digest(signature, _sign(key, payload)):
             raise ValueError("bad signature")
         data = json.loads(_unb64(payload))
-        grant = CallGrant(int(data["s"]), str(data["c"]), int(data["e"]), str(data.get("r", "talk")))
+        grant = CallGrant(
+            int(data["s"]), str(data["c"]), int(data["e"]), str(data.get("r", "talk")), int(data.get("g", 0))
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise Unauthorized("invalid token") from exc
     if grant.expires_at <= (now if now is not None else time.time()):

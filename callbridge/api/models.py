@@ -191,7 +191,7 @@ class TransferRequest(WaGoModel):
 
 class HoldRequest(WaGoModel):
     call_id: str = Field(alias="CallID", min_length=1, max_length=200)
-    on: bool = Field(True, alias="On", description="true holds the call, false takes it off hold")
+    on: bool = Field(alias="On", description="true holds the call, false takes it off hold")
     hold_audio: str | None = _audio_file("HoldAudio", None, "played to the WhatsApp user on a loop while held")
 
 

@@ -77,6 +77,7 @@ class CallMedia:
         self.pending: PendingRecording | None = None
         self.held = False
         self.transferring = False
+        self.generation = 0  # blind transfers so far: call tokens minted before the last one are retired
         self._hold: Loop | None = None
         self._dirty = False
         self._tasks = BackgroundTasks()
@@ -175,7 +176,7 @@ class CallMedia:
         await endpoint.close()
         self._reroute()
         await self.report(EndpointDetached(_info(endpoint, "closed"), reason))
-        if endpoint.kind == WebRtcEndpoint.kind:  # WaGo's event, as before endpoints
+        if _is_agent_browser(endpoint):  # WaGo's event, about the agent's page as before endpoints
             await self.report(BrowserGone(_browser_reason(reason)))
 
     def _connected(self, endpoint: Endpoint) -> None:
@@ -190,7 +191,7 @@ class CallMedia:
 
     async def _report_connected(self, endpoint: Endpoint) -> None:
         await self.report(EndpointAttached(_info(endpoint)))
-        if endpoint.kind == WebRtcEndpoint.kind:
+        if _is_agent_browser(endpoint):
             await self.report(BrowserConnected())
 
     async def _gone(self, endpoint: Endpoint, reason: str) -> None:
@@ -221,6 +222,7 @@ class CallMedia:
         hold = Loop(await asyncio.to_thread(Track.open, audio, name)) if audio is not None else None
         talkers = [e for e in self.endpoints.values() if e.role is Role.TALK]
         self.transferring = True
+        self.generation += 1
         if hold is not None or not self.held:
             self._hold = hold
         for endpoint in talkers:
@@ -253,7 +255,11 @@ class CallMedia:
         self._dirty = True
         self._tasks.spawn(self.report(PlaybackFinished(_track_info(track), stopped)))
         if self.pending is not None and self.pending.announcement is track:
-            self._tasks.spawn(self._begin_recording())
+            if stopped:  # consent was not given in full: no recording
+                self.pending = None
+                self._tasks.spawn(self.warn("the recording was cancelled: its announcement was stopped"))
+            else:
+                self._tasks.spawn(self._begin_recording())
 
     # ---- recording ---------------------------------------------------------------------------------------------
 
@@ -285,8 +291,9 @@ class CallMedia:
         await self.report(RecordingStarted(info))
 
     async def stop_recording(self) -> tuple[RecordingInfo, float] | None:
-        if self.pending is not None:  # stopped before the announcement finished: nothing was recorded
+        if self.pending is not None:  # stopped before the announcement finished: nothing is recorded
             pending, self.pending = self.pending, None
+            self.playlist.drop(pending.announcement)
             return pending.info, 0.0
         recorder, recording = self.recorder, self.recording
         if recorder is None or recording is None:
@@ -308,7 +315,8 @@ class CallMedia:
     def levels(self) -> dict[str, Any]:
         """dBov (0 loudest, -127 silent) of what each side is saying now."""
         connected = {e.id: e.inbound.level for e in self.endpoints.values() if e.connected}
-        browser = self.endpoints.get(DEFAULT_ID) or next(iter(self.endpoints.values()), None)
+        talkers = [e for e in self.endpoints.values() if e.role is Role.TALK]
+        browser = self.endpoints.get(DEFAULT_ID) or next(iter(talkers), None)
         return {
             "whatsapp": self.whatsapp.inbound.level,
             "browser": browser.inbound.level if browser is not None and browser.connected else None,
@@ -391,6 +399,11 @@ def _track_info(track: Track) -> TrackInfo:
 
 def _fields(info: RecordingInfo) -> tuple[str, int, bool]:
     return info.path, info.sample_rate, info.stereo
+
+
+def _is_agent_browser(endpoint: Endpoint) -> bool:
+    """WaGo's browser events speak of the agent's page: a talker over WebRTC, not a supervisor listening in."""
+    return endpoint.kind == WebRtcEndpoint.kind and endpoint.role is Role.TALK
 
 
 def _browser_reason(reason: str) -> str:

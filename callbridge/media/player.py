@@ -110,6 +110,16 @@ class Playlist:
     def add(self, track: Track) -> None:
         self.queue.append(track)
 
+    def drop(self, track: Track) -> None:
+        """Take one file out, whether it waits or plays (it is reported stopped)."""
+        if track in self.queue:
+            self.queue.remove(track)
+        elif track is self.current:
+            self.current = None
+        else:
+            return
+        self._on_finished(track, True)
+
     def stop(self) -> None:
         """Stop the current file and drop the queue."""
         stopped = [t for t in (self.current, *self.queue) if t is not None]

@@ -119,7 +119,7 @@ class Router:
     def stats(self) -> list[dict[str, object]]:
         """The mixes made now: what each one holds, how many destinations hear it, frames encoded."""
         return [
-            {"sources": sorted(mix), "destinations": len(heard), "encoded": self.mixed[mix]}
+            {"sources": sorted(mix), "destinations": list(heard), "encoded": self.mixed[mix]}
             for mix, heard in self.routes.mixes.items()
         ]
 

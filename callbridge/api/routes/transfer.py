@@ -24,8 +24,8 @@ router = APIRouter(prefix="/call", tags=["transfer and hold"])
 
 @router.post(
     "/transfer",
-    summary="Blind transfer: the talkers are detached and the WhatsApp user hears HoldAudio (or silence) until the"
-    " next talker attaches with the call token returned",
+    summary="Blind transfer: the talkers are detached, call tokens minted before are retired, and the WhatsApp"
+    " user hears HoldAudio (or silence) until the next talker attaches with the call token returned",
     response_model=Envelope[Transferred],
     responses=errors(400, 401, 404, 408, 409, 413),
 )
@@ -35,7 +35,7 @@ async def transfer(
     media = await calls.active_media(session, body.call_id)
     hold = audio_file(settings.files_dir, body.hold_audio) if body.hold_audio else None
     detached = await media.transfer(hold, body.hold_audio or "")
-    grant = mint_call_token(key, session.id, body.call_id, settings.call_token_ttl, Role.TALK)
+    grant = mint_call_token(key, session.id, body.call_id, settings.call_token_ttl, Role.TALK, media.generation)
     return ok({**grant, "Detached": detached})
 
 

@@ -60,11 +60,14 @@ async def token(
     call = await calls.get(session, body.call_id)
     if not call.live:
         raise Conflict(f"the call has already ended ({call.end_reason})")
-    return ok(mint_call_token(key, session.id, call.id, settings.call_token_ttl, role))
+    generation = call.media.generation if call.media is not None else 0
+    return ok(mint_call_token(key, session.id, call.id, settings.call_token_ttl, role, generation))
 
 
-def mint_call_token(key: str, session_id: int, call_id: str, ttl: int, role: Role) -> dict[str, object]:
-    value, expires_at = call_tokens.mint(key, session_id, call_id, ttl, role=role.value)
+def mint_call_token(
+    key: str, session_id: int, call_id: str, ttl: int, role: Role, generation: int
+) -> dict[str, object]:
+    value, expires_at = call_tokens.mint(key, session_id, call_id, ttl, role=role.value, generation=generation)
     return {"token": value, "expiresAt": expires_at, "CallID": call_id, "Role": role.value}
 
 
@@ -82,6 +85,7 @@ async def offer(body: WebRTCOfferRequest, access: Access, calls: Calls, ice: Ice
     if body.type != "offer":
         raise InvalidRequest(f'type must be "offer", not {body.type!r}')
     media = await calls.active_media(access.session, body.call_id)
+    access.require_current(media.generation)
     if (existing := media.endpoints.get(body.endpoint_id)) is not None:
         access.require_role(existing.role)  # a listen token must not replace the agent
     answer = await media.attach_webrtc(body.sdp, body.endpoint_id, role)
