@@ -14,7 +14,19 @@ from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
 from callbridge.api.middleware import install_middleware
 from callbridge.api.openapi import CallbridgeAPI
-from callbridge.api.routes import admin, calls, events, health, media, sessions, transfer, webhook, webrtc, whatsapp
+from callbridge.api.routes import (
+    admin,
+    calls,
+    events,
+    health,
+    media,
+    sessions,
+    streams,
+    transfer,
+    webhook,
+    webrtc,
+    whatsapp,
+)
 from callbridge.config import Settings
 from callbridge.gateway import Gateway
 
@@ -49,7 +61,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
-    routers = (health, sessions, webhook, calls, events, webrtc, media, transfer, whatsapp, admin)
+    routers = (health, sessions, webhook, calls, events, webrtc, media, transfer, streams, whatsapp, admin)
     for module in routers:
         app.include_router(module.router)
     app.mount("/sdk", StaticFiles(directory=WEB_DIR), name="sdk")

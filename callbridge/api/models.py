@@ -235,3 +235,56 @@ class CallingSettingsRequest(WaGoModel):
     def calling(self) -> dict[str, Any]:
         """Meta's ``calling`` object with only what was given."""
         return self.model_dump(exclude_none=True)
+
+
+# ---- voice-bot streams (Twilio Media Streams) ----------------------------------------------------------------------
+
+STREAM_FORMATS: list[Any] = ["twilio", "l16-16k", "l16-24k"]
+STREAM_TRACKS: list[Any] = ["inbound", "both"]
+STREAM_URL_PATTERN = r"^[Ww][Ss][Ss]?://[^/?#\s]+([/?#]\S*)?$"
+MAX_STREAM_ENTRIES = 32
+
+
+class StreamRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    url: str = Field(
+        alias="URL",
+        min_length=1,
+        max_length=2048,
+        description="the bot's WebSocket (ws:// or wss://); the gateway connects to it after answering",
+        json_schema_extra={"pattern": STREAM_URL_PATTERN},
+    )
+    role: str = _role("Role")
+    format: str = Field(
+        "twilio",
+        alias="Format",
+        max_length=32,
+        description="twilio: audio/x-mulaw 8 kHz, as Twilio sends; l16-16k, l16-24k: 16-bit little-endian PCM",
+        json_schema_extra={"enum": STREAM_FORMATS},
+    )
+    tracks: str = Field(
+        "inbound",
+        alias="Tracks",
+        max_length=32,
+        description="inbound: what the bot hears (the WhatsApp user and whoever its role lets it hear), as media on"
+        ' track "inbound"; both: also what the bot is playing into the call, on track "outbound"',
+        json_schema_extra={"enum": STREAM_TRACKS},
+    )
+    custom_parameters: dict[str, str] = Field(
+        default_factory=dict,
+        alias="CustomParameters",
+        description="sent to the bot in start.customParameters (at most 32, names up to 128 and values up to 1024"
+        " characters)",
+        json_schema_extra={"maxProperties": MAX_STREAM_ENTRIES},
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        alias="Headers",
+        description="sent on the WebSocket handshake, e.g. Authorization (at most 32; values up to 1024 characters)",
+        json_schema_extra={"maxProperties": MAX_STREAM_ENTRIES},
+    )
+
+
+class StreamStopRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    stream_id: str = Field(alias="StreamID", min_length=1, max_length=64)

@@ -230,3 +230,16 @@ class Health(BaseModel):
     calls: int
     loopLagMs: dict[str, float]
     runtime: Runtime
+
+
+class StreamStarted(BaseModel):
+    CallID: str
+    StreamID: str = Field(description="Twilio's streamSid, also the stream's EndpointID on the call")
+    Role: Literal["talk", "listen", "whisper"]
+    Format: Literal["twilio", "l16-16k", "l16-24k"]
+    Tracks: Literal["inbound", "both"]
+
+
+class StreamStopped(BaseModel):
+    CallID: str
+    StreamID: str
