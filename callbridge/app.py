@@ -20,6 +20,7 @@ from callbridge.api.routes import (
     events,
     health,
     media,
+    rtp,
     sessions,
     streams,
     transfer,
@@ -61,7 +62,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
-    routers = (health, sessions, webhook, calls, events, webrtc, media, transfer, streams, whatsapp, admin)
+    routers = (health, sessions, webhook, calls, events, webrtc, media, transfer, streams, rtp, whatsapp, admin)
     for module in routers:
         app.include_router(module.router)
     app.mount("/sdk", StaticFiles(directory=WEB_DIR), name="sdk")

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -93,6 +93,29 @@ class Settings(BaseSettings):
         description="file under the files dir played to everyone before each recording starts (consent notice); "
         'a request\'s Announce overrides it, Announce "" skips it',
     )
+    rtp_host: str = Field(
+        "127.0.0.1",
+        description="address native RTP endpoints (POST /call/rtp) bind to and hand out as LocalAddress: one the apps"
+        " can reach",
+    )
+    rtp_ports: str = Field(
+        "40000-40999",
+        pattern=r"^\s*\d{4,5}\s*(-\s*\d{4,5}\s*)?$",
+        description="UDP port range for RTP endpoints, FIRST-LAST; each endpoint takes an even port and the next one"
+        " (RTCP)",
+    )
+    rtp_idle: float = Field(
+        30.0, gt=0, description="seconds an RTP endpoint may receive nothing (RTP or RTCP) before it is detached"
+    )
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_port_range(cls, value: str) -> str:
+        first, _, last = value.strip().partition("-")
+        low, high = int(first), int(last or first)
+        if not 1024 <= low < high <= 65535:
+            raise ValueError("must be FIRST-LAST within 1024-65535, with room for an even port and the next one")
+        return value
 
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")

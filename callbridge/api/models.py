@@ -288,3 +288,39 @@ class StreamRequest(WaGoModel):
 class StreamStopRequest(WaGoModel):
     call_id: str = Field(alias="CallID", min_length=1, max_length=200)
     stream_id: str = Field(alias="StreamID", min_length=1, max_length=64)
+
+
+# ---- native RTP endpoints -------------------------------------------------------------------------------------------
+
+RTP_CODECS: list[Any] = ["opus", "pcmu", "pcma"]
+
+
+class RtpRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    endpoint_id: str = Field(
+        "rtp",
+        alias="EndpointID",
+        description='your name for the endpoint (default "rtp"); a request for an attached one replaces it',
+        pattern=ENDPOINT_ID_PATTERN,
+    )
+    role: str = _role("Role")
+    codec: str = Field(
+        "opus",
+        alias="Codec",
+        max_length=32,
+        description="opus: passed through untouched; pcmu, pcma: G.711 at 8 kHz, transcoded by the gateway",
+        json_schema_extra={"enum": RTP_CODECS},
+    )
+    remote_address: str | None = Field(
+        None,
+        alias="RemoteAddress",
+        max_length=64,
+        description="ip:port (or [ipv6]:port) where the app receives: media goes there from the start and is"
+        " accepted from any port of that host; without it the gateway answers the first valid packet's source",
+    )
+    srtp: bool = Field(False, alias="SRTP", description="SRTP (AES_CM_128_HMAC_SHA1_80, SDES) with the key returned")
+
+
+class RtpCloseRequest(WaGoModel):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    endpoint_id: str = Field("rtp", alias="EndpointID", description='default "rtp"', pattern=ENDPOINT_ID_PATTERN)

@@ -243,3 +243,25 @@ class StreamStarted(BaseModel):
 class StreamStopped(BaseModel):
     CallID: str
     StreamID: str
+
+
+class RtpKey(BaseModel):
+    Suite: Literal["AES_CM_128_HMAC_SHA1_80"]
+    Key: str = Field(description="base64 of the 30-byte master key and salt, as a=crypto's inline: carries it")
+
+
+class RtpOpened(BaseModel):
+    EndpointID: str
+    LocalAddress: str = Field(description="ip:port the app sends RTP to (RTCP to the port above)")
+    Codec: Literal["opus", "pcmu", "pcma"]
+    PayloadType: int
+    SampleRate: int
+    Ptime: int
+    SDP: str = Field(description="the stream as the app receives it: ffmpeg -i stream.sdp plays it as it is")
+    SRTP: RtpKey | None = None
+
+
+class RtpClosed(BaseModel):
+    CallID: str
+    EndpointID: str
+    Closed: bool

@@ -1,0 +1,254 @@
+"""A native RTP app attached to a call (an ffmpeg, a GStreamer pipeline, a PBX, a hardware phone): plain UDP, no
+WebRTC. Opus passes through untouched both ways; G.711 is transcoded here, at the boundary; SRTP with SDES keys
+when asked. It counts as connected from the start: the router routes it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+
+from callbridge.media.endpoint import Endpoint, Role
+from callbridge.media.inbound import InboundAudio
+from callbridge.media.opus import RATE
+from callbridge.media.outbound import OutboundAudio
+from callbridge.media.rtp_rtcp import REPORT_EVERY, RtcpState
+from callbridge.media.rtp_sdp import PTIME_MS, SRTP_SUITE, Address, Codec, describe, format_address
+from callbridge.media.rtp_socket import Latch, PortPair, is_rtcp
+from callbridge.media.rtp_transcode import G711Inbound, G711Outbound
+from callbridge.media.srtp_keys import SRTP_ERRORS, Srtp, inline, new_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RtpOptions:
+    codec: Codec
+    host: str  # where the gateway binds (CALLBRIDGE_RTP_HOST)
+    ports: range  # CALLBRIDGE_RTP_PORTS
+    remote: Address | None = None  # where the app receives, if it says so
+    srtp: bool = False
+    idle_limit: float = 30.0  # CALLBRIDGE_RTP_IDLE
+
+
+class RtpEndpoint(Endpoint):
+    kind = "rtp"
+
+    def __init__(self, endpoint_id: str, role: Role, options: RtpOptions) -> None:
+        super().__init__(endpoint_id, role)
+        self.options = options
+        self.codec = options.codec
+        self.idle_limit = options.idle_limit
+        self.latch = Latch(options.remote)
+        self.key = new_key() if options.srtp else None
+        self._srtp = Srtp(self.key) if self.key is not None else None
+        self._g711_out: G711Outbound | None = None
+        self._inbound: InboundAudio
+        if self.codec.name == "opus":
+            self._inbound = InboundAudio()
+        else:
+            self._inbound = G711Inbound(self.codec.name)
+            self._g711_out = G711Outbound(self.codec.name)
+        self._outgoing = OutboundAudio()
+        self.ssrc = secrets.randbits(32)
+        self.rtcp = RtcpState(self.ssrc, self.codec.clock_rate, f"callbridge-{endpoint_id}")
+        self._seq = secrets.randbits(16)
+        self._ts_base = secrets.randbits(32)
+        self._rtcp_to: tuple[Address, bool] | None = None  # where the app's RTCP came from, and on which port
+        self._ports: PortPair | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self.counts = {"received": 0, "sent": 0, "unsent": 0, "wrong_source": 0, "invalid": 0, "srtp_failed": 0}
+
+    @classmethod
+    async def open(cls, endpoint_id: str, role: Role, options: RtpOptions) -> RtpEndpoint:
+        """Bind its ports and start sending; ``Conflict`` if the range has no free pair."""
+        endpoint = cls(endpoint_id, role, options)
+        endpoint._ports = await PortPair.bind(
+            options.host,
+            options.ports,
+            lambda data, source: endpoint._datagram(data, source, rtcp_port=False),
+            lambda data, source: endpoint._datagram(data, source, rtcp_port=True),
+        )
+        endpoint._tasks = [
+            asyncio.create_task(endpoint._send_loop(), name=f"rtp send {endpoint_id}"),
+            asyncio.create_task(endpoint._report_loop(), name=f"rtcp {endpoint_id}"),
+        ]
+        return endpoint
+
+    # ---- what the call sees ------------------------------------------------------------------------------------
+
+    @property
+    def inbound(self) -> InboundAudio:
+        return self._inbound
+
+    @property
+    def outgoing(self) -> OutboundAudio:
+        return self._outgoing
+
+    @property
+    def state(self) -> str:
+        return "closed" if self._closed else "connected"
+
+    @property
+    def local(self) -> Address:
+        assert self._ports is not None
+        return self._ports.host, self._ports.port
+
+    def description(self) -> dict[str, Any]:
+        """What the app needs: where to send, the codec, and the SDP of what it receives."""
+        key = inline(self.key) if self.key is not None else None
+        receives_at = self.options.remote or self.local
+        return {
+            "EndpointID": self.id,
+            "LocalAddress": format_address(self.local),
+            "Codec": self.codec.name,
+            "PayloadType": self.codec.payload_type,
+            "SampleRate": self.codec.clock_rate,
+            "Ptime": PTIME_MS,
+            "SDP": describe(self.codec, receives_at, self.local[0], key),
+            "SRTP": {"Suite": SRTP_SUITE, "Key": key} if key is not None else None,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        stats = super().stats()
+        inbound = self._inbound
+        stats["inbound"]["decoded"] += inbound.g711_decoded if isinstance(inbound, G711Inbound) else 0
+        stats["inbound"]["encoded"] = inbound.encoded if isinstance(inbound, G711Inbound) else 0
+        stats["outbound"]["decoded"] = self._g711_out.decoded if self._g711_out is not None else 0
+        stats["rtp"] = {
+            "codec": self.codec.name,
+            "srtp": self.key is not None,
+            "local": format_address(self.local) if self._ports is not None else None,
+            "remote": format_address(self.latch.target) if self.latch.target is not None else None,
+            "latched": not self.latch.fixed and self.latch.target is not None,
+            **self.counts,
+            "rtcp": self.rtcp.stats(),
+        }
+        return stats
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._ports is not None:
+            self._ports.close()
+        self._inbound.close()
+        self._outgoing.stop()
+
+    # ---- receiving ---------------------------------------------------------------------------------------------
+
+    def _datagram(self, data: bytes, source: Address, rtcp_port: bool) -> None:
+        if self._closed:
+            return
+        if is_rtcp(data):
+            self._control(data, source, muxed=not rtcp_port)
+        elif rtcp_port:
+            self.counts["invalid"] += 1
+        else:
+            self._media(data, source)
+
+    def _media(self, data: bytes, source: Address) -> None:
+        if not self.latch.allows(source):
+            self.counts["wrong_source"] += 1
+            return
+        if self._srtp is not None:
+            try:
+                data = self._srtp.unprotect(data)
+            except SRTP_ERRORS:
+                self.counts["srtp_failed"] += 1
+                return
+        try:
+            packet = RtpPacket.parse(data)
+        except ValueError:
+            self.counts["invalid"] += 1
+            return
+        if packet.payload_type != self.codec.payload_type or not packet.payload:
+            self.counts["invalid"] += 1
+            return
+        if self.latch.confirm(source):
+            log.info("RTP endpoint %s latched to %s", self.id, format_address(source))
+        self.counts["received"] += 1
+        self.rtcp.received_rtp(packet)
+        packet._data = packet.payload  # type: ignore[attr-defined]  # what aiortc's depayloader leaves there; for Opus and G.711 the payload
+        self._inbound.on_packet(packet)
+
+    def _control(self, data: bytes, source: Address, muxed: bool) -> None:
+        if not self.latch.allows(source, rtcp=True):
+            self.counts["wrong_source"] += 1
+            return
+        if self._srtp is not None:
+            try:
+                data = self._srtp.unprotect_rtcp(data)
+            except SRTP_ERRORS:
+                self.counts["srtp_failed"] += 1
+                return
+        try:
+            self.rtcp.digest(data)
+        except ValueError:
+            self.counts["invalid"] += 1
+            return
+        self._rtcp_to = (source, muxed)
+        self._inbound.heard()
+
+    # ---- sending -----------------------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        ratio = RATE // self.codec.clock_rate
+        first = True
+        while True:
+            try:
+                frame = await self._outgoing.recv()
+            except MediaStreamError:
+                return
+            payload = bytes(frame)
+            if self._g711_out is not None:
+                payload = self._g711_out.convert(payload)
+            target = self.latch.target
+            if target is None or self._ports is None:
+                self.counts["unsent"] += 1  # nobody to send to until the app's first packet
+                continue
+            timestamp = (self._ts_base + (frame.pts or 0) // ratio) & 0xFFFFFFFF
+            packet = RtpPacket(
+                payload_type=self.codec.payload_type,
+                marker=int(first),
+                sequence_number=self._seq,
+                timestamp=timestamp,
+                ssrc=self.ssrc,
+                payload=payload,
+            ).serialize()
+            first = False
+            self._seq = (self._seq + 1) & 0xFFFF
+            if self._srtp is not None:
+                packet = self._srtp.protect(packet)
+            self._ports.send_rtp(packet, target)
+            self.counts["sent"] += 1
+            self.rtcp.sent_rtp(len(payload), timestamp)
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REPORT_EVERY)
+            target = self.latch.target
+            if target is None or self._ports is None:
+                continue
+            # RTCP to where the app's came from; else to the port above its RTP (RFC 3550), or muxed at 65535
+            default = ((target[0], target[1] + 1), False) if target[1] < 65535 else (target, True)
+            to, muxed = self._rtcp_to or default
+            try:
+                report = self.rtcp.report()
+                if self._srtp is not None:
+                    report = self._srtp.protect_rtcp(report)
+                self._ports.send_rtcp(report, to, muxed)
+            except Exception:
+                log.exception("RTCP report for endpoint %s failed", self.id)
