@@ -11,12 +11,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from callbridge.errors import Conflict, NotFound
+from callbridge.media.call_recording import CallRecording
 from callbridge.media.dtmf import KeyPress
 from callbridge.media.endpoint import DEFAULT_ID, Endpoint, Role
 from callbridge.media.events import (
@@ -32,15 +31,12 @@ from callbridge.media.events import (
     PlaybackFinished,
     PlaybackStarted,
     PlayingStatus,
-    RecordingFinished,
     RecordingInfo,
-    RecordingStarted,
     RecordingStatus,
     TrackInfo,
 )
 from callbridge.media.ice import IceSettings
 from callbridge.media.player import Loop, Playlist, Track
-from callbridge.media.recorder import Recorder
 from callbridge.media.router import Router
 from callbridge.media.routing import HOLD, PLAYBACK, WHATSAPP, Member, Scene, route
 from callbridge.media.webrtc_endpoint import WebRtcEndpoint
@@ -54,15 +50,6 @@ Report = Callable[[MediaEvent], Coroutine[Any, Any, None]]
 WATCH_EVERY = 1.0
 
 
-@dataclass(frozen=True)
-class PendingRecording:
-    """A recording waiting for its consent announcement to finish."""
-
-    path: Path
-    info: RecordingInfo
-    announcement: Track
-
-
 class CallMedia:
     def __init__(self, whatsapp: WhatsAppLeg, ice: IceSettings, report: Report, max_endpoints: int = 8) -> None:
         self.whatsapp = whatsapp
@@ -72,9 +59,7 @@ class CallMedia:
         self.endpoints: dict[str, Endpoint] = {}
         self.router = Router()
         self.playlist = Playlist(self._playback_started, self._playback_finished)
-        self.recorder: Recorder | None = None
-        self.recording: RecordingInfo | None = None
-        self.pending: PendingRecording | None = None
+        self.recording = CallRecording(self.playlist, report, self._reroute)
         self.held = False
         self.transferring = False
         self.generation = 0  # blind transfers so far: call tokens minted before the last one are retired
@@ -105,13 +90,13 @@ class CallMedia:
             playback_to_all=self.playlist.to_all,
             hold_audio=self._hold is not None and (self.held or self.transferring),
             held=self.held,
-            recording=self.recorder is not None,
-            recording_stereo=self.recorder is not None and self.recorder.stereo,
+            recording=(recorder := self.recording.recorder) is not None,
+            recording_stereo=recorder is not None and recorder.stereo,
         )
         self.router.made = {PLAYBACK: self.playlist.read}
         if self._hold is not None:
             self.router.made[HOLD] = self._hold.read
-        self.router.recorder = self.recorder
+        self.router.recorder = self.recording.recorder
         outputs = {WHATSAPP: self.whatsapp.outgoing, **{_key(e.id): e.outgoing for e in connected}}
         self.router.apply(route(scene), outputs)
 
@@ -254,55 +239,17 @@ class CallMedia:
     def _playback_finished(self, track: Track, stopped: bool) -> None:
         self._dirty = True
         self._tasks.spawn(self.report(PlaybackFinished(_track_info(track), stopped)))
-        if self.pending is not None and self.pending.announcement is track:
-            if stopped:  # consent was not given in full: no recording
-                self.pending = None
-                self._tasks.spawn(self.warn("the recording was cancelled: its announcement was stopped"))
-            else:
-                self._tasks.spawn(self._begin_recording())
+        self.recording.track_finished(track, stopped)
 
     # ---- recording ---------------------------------------------------------------------------------------------
 
     async def start_recording(
         self, path: Path, name: str, rate: int, stereo: bool, announce: tuple[Path, str] | None = None
     ) -> RecordingInfo:
-        """Record now, or once ``announce`` (a consent notice everyone hears) has played."""
-        if self.recorder is not None or self.pending is not None:
-            raise Conflict("the call is already being recorded; stop that recording first")
-        info = RecordingInfo(name, rate, stereo, datetime.now(UTC))
-        if announce is None:
-            await self._record(path, info)
-            return info
-        notice = await asyncio.to_thread(Track.open, *announce)
-        self.pending = PendingRecording(path, info, notice)
-        self.playlist.add(notice)
-        self._reroute()
-        return info
-
-    async def _begin_recording(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            await self._record(pending.path, RecordingInfo(*_fields(pending.info), started_at=datetime.now(UTC)))
-
-    async def _record(self, path: Path, info: RecordingInfo) -> None:
-        self.recorder = Recorder(path, rate=info.sample_rate, stereo=info.stereo)
-        self.recording = info
-        self._reroute()
-        await self.report(RecordingStarted(info))
+        return await self.recording.start(path, name, rate, stereo, announce)
 
     async def stop_recording(self) -> tuple[RecordingInfo, float] | None:
-        if self.pending is not None:  # stopped before the announcement finished: nothing is recorded
-            pending, self.pending = self.pending, None
-            self.playlist.drop(pending.announcement)
-            return pending.info, 0.0
-        recorder, recording = self.recorder, self.recording
-        if recorder is None or recording is None:
-            return None
-        self.recorder = self.recording = None
-        self._reroute()
-        seconds = await recorder.stop()
-        await self.report(RecordingFinished(recording, seconds))
-        return recording, seconds
+        return await self.recording.stop()
 
     # ---- the whole -----------------------------------------------------------------------------------------------
 
@@ -325,8 +272,8 @@ class CallMedia:
 
     def status(self) -> MediaStatus:
         recording = playing = None
-        if self.recorder is not None and self.recording is not None:
-            recording = RecordingStatus(self.recording, self.recorder.elapsed)
+        if (recorder := self.recording.recorder) is not None and (info := self.recording.info) is not None:
+            recording = RecordingStatus(info, recorder.elapsed)
         if (current := self.playlist.current) is not None:
             playing = PlayingStatus(_track_info(current), len(self.playlist.queue), self.playlist.position)
         return MediaStatus(
@@ -337,7 +284,7 @@ class CallMedia:
             endpoints=tuple(_info(e) for e in self.endpoints.values()),
             held=self.held,
             transferring=self.transferring,
-            announcing=self.pending is not None,
+            announcing=self.recording.pending is not None,
         )
 
     async def warn(self, detail: str) -> None:
@@ -375,8 +322,7 @@ class CallMedia:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
-        self.pending = None
-        await self.stop_recording()
+        await self.recording.close()
         self.playlist.stop()
         for endpoint in list(self.endpoints.values()):
             await self._remove(endpoint, "the call ended")
@@ -395,10 +341,6 @@ def _info(endpoint: Endpoint, state: str | None = None) -> EndpointInfo:
 
 def _track_info(track: Track) -> TrackInfo:
     return TrackInfo(track.id, track.name, track.seconds)
-
-
-def _fields(info: RecordingInfo) -> tuple[str, int, bool]:
-    return info.path, info.sample_rate, info.stereo
 
 
 def _is_agent_browser(endpoint: Endpoint) -> bool:

@@ -57,7 +57,7 @@ async def stop_play(body: CallIDRequest, session: Session, calls: Calls) -> JSON
 async def record(body: RecordRequest, session: Session, calls: Calls, settings: SettingsDep) -> JSONResponse:
     media = await calls.active_media(session, body.call_id)
     requested = body.path or f"calls/{body.call_id}.wav"
-    if media.recording is not None or media.pending is not None:
+    if media.recording.busy:
         raise Conflict("the call is already being recorded; stop that recording first")
     announce = settings.recording_announcement if body.announce is None else body.announce
     notice = (audio_file(settings.files_dir, announce), announce) if announce else None
