@@ -16,6 +16,7 @@ from callbridge.api.middleware import install_middleware
 from callbridge.api.openapi import CallbridgeAPI
 from callbridge.api.routes import (
     admin,
+    autoanswer,
     calls,
     events,
     health,
@@ -62,7 +63,21 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
-    routers = (health, sessions, webhook, calls, events, webrtc, media, transfer, streams, rtp, whatsapp, admin)
+    routers = (
+        health,
+        sessions,
+        webhook,
+        calls,
+        events,
+        webrtc,
+        media,
+        transfer,
+        streams,
+        autoanswer,
+        rtp,
+        whatsapp,
+        admin,
+    )
     for module in routers:
         app.include_router(module.router)
     app.mount("/sdk", StaticFiles(directory=WEB_DIR), name="sdk")

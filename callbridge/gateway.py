@@ -8,6 +8,7 @@ import logging
 import httpx
 
 from callbridge import __version__
+from callbridge.calls.autoanswer import AutoAnswer
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.permissions import Permissions
 from callbridge.calls.records import CallRecords
@@ -73,6 +74,7 @@ class Gateway:
             self.ice,
             max_endpoints=settings.max_endpoints,
         )
+        self.calls.on_incoming = AutoAnswer(self.calls, settings.files_dir).on_incoming
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
 
     async def start(self) -> None:

@@ -324,3 +324,32 @@ class RtpRequest(WaGoModel):
 class RtpCloseRequest(WaGoModel):
     call_id: str = Field(alias="CallID", min_length=1, max_length=200)
     endpoint_id: str = Field("rtp", alias="EndpointID", description='default "rtp"', pattern=ENDPOINT_ID_PATTERN)
+
+
+class AutoAnswerStream(WaGoModel):
+    url: str = Field(
+        alias="URL",
+        min_length=1,
+        max_length=2048,
+        description="the bot's WebSocket (ws:// or wss://)",
+        json_schema_extra={"pattern": STREAM_URL_PATTERN},
+    )
+    format: str = Field("twilio", alias="Format", max_length=32, json_schema_extra={"enum": STREAM_FORMATS})
+    custom_parameters: dict[str, str] = Field(
+        default_factory=dict,
+        alias="CustomParameters",
+        description="sent to the bot in start.customParameters",
+        json_schema_extra={"maxProperties": MAX_STREAM_ENTRIES},
+    )
+
+
+class AutoAnswerRequest(WaGoModel):
+    enabled: bool = Field(alias="Enabled", description="answer incoming calls at once and hand them to Stream")
+    stream: AutoAnswerStream | None = Field(None, alias="Stream", description="required when Enabled")
+    announce: str | None = Field(
+        None,
+        alias="Announce",
+        max_length=1024,
+        description="a file under the files dir played to the caller (and the bot) when the call is answered",
+        json_schema_extra={"pattern": "^$|" + _suffix_pattern(AUDIO_EXTENSIONS)},
+    )

@@ -265,3 +265,15 @@ class RtpClosed(BaseModel):
     CallID: str
     EndpointID: str
     Closed: bool
+
+
+class AutoAnswerStreamView(BaseModel):
+    URL: str
+    Format: Literal["twilio", "l16-16k", "l16-24k"]
+    CustomParameters: dict[str, str]
+
+
+class AutoAnswerView(BaseModel):
+    Enabled: bool
+    Stream: AutoAnswerStreamView | None
+    Announce: str | None

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from callbridge.calls.events import CallAccepted, CallEnded, CallEvent, CallMediaChanged, CallOffered, CallStateChanged
 from callbridge.calls.feed import CallFeed
@@ -60,6 +61,8 @@ class CallService:
         self.ice = ice
         self.max_endpoints = max_endpoints
         self.live: dict[str, Call] = {}
+        # Called (in the background) for each new incoming call, once it rings: auto-answer hooks in here.
+        self.on_incoming: Callable[[SessionRow, Call], Coroutine[Any, Any, None]] | None = None
         self._tasks = BackgroundTasks()
 
     # ---- commands from the app ------------------------------------------------------------------------------
@@ -205,6 +208,8 @@ class CallService:
             await self._report(call, [CallOffered(call.snapshot()), CallStateChanged(call.snapshot(), "ringing")])
             self._start_ring_timer(call)
         log.info("incoming call from %s", call.phone, extra={"call": call.id})
+        if self.on_incoming is not None:
+            self._tasks.spawn(self.on_incoming(session, call))
 
     async def _answered(self, call: Call, sdp: str) -> None:
         if call.direction is not Direction.OUTGOING or call.leg is None or call.answer_applied:

@@ -39,6 +39,9 @@ class SessionRow(Base):
     subscribe: Mapped[list[str]] = mapped_column(JSON, default=list)
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column("webhook_secret_encrypted", EncryptedText, nullable=True)
+    # Auto-answer for voice bots: {"Enabled", "Stream": {"URL", "Format", "CustomParameters"}, "Announce"}; the URL
+    # and parameters may carry the bot's credentials, so it is encrypted like the rest.
+    autoanswer: Mapped[dict[str, Any] | None] = mapped_column("autoanswer_encrypted", EncryptedJSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

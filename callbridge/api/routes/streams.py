@@ -7,7 +7,6 @@ call goes on. The stream is an endpoint like a browser, under its StreamID, with
 
 from __future__ import annotations
 
-import hashlib
 import re
 from urllib.parse import urlsplit
 
@@ -22,9 +21,8 @@ from callbridge.api.openapi import Envelope, errors
 from callbridge.api.routes.webrtc import parse_role
 from callbridge.api.schemas import StreamStarted, StreamStopped
 from callbridge.errors import InvalidRequest, NotFound
-from callbridge.media import stream_protocol as protocol
-from callbridge.media.stream_codec import FORMATS
 from callbridge.media.stream_endpoint import StreamEndpoint
+from callbridge.media.stream_start import start_stream
 
 router = APIRouter(prefix="/call/stream", tags=["voice-bot streams"])
 
@@ -65,11 +63,6 @@ def check_entries(what: str, entries: dict[str, str], header_names: bool) -> dic
     return entries
 
 
-def account_sid(session_id: int) -> str:
-    """Twilio's accountSid, stable for a session: "AC" and 32 hex digits."""
-    return "AC" + hashlib.sha256(f"callbridge-session-{session_id}".encode()).hexdigest()[:32]
-
-
 @router.post(
     "",
     summary="Attach a voice bot: the gateway connects to URL and speaks Twilio's Media Streams protocol (connected,"
@@ -88,21 +81,18 @@ async def start(body: StreamRequest, session: Session, calls: Calls) -> JSONResp
     headers = check_entries("Headers", body.headers, header_names=True)
     params = check_entries("CustomParameters", body.custom_parameters, header_names=False)
     media = await calls.active_media(session, body.call_id)
-    info = protocol.StreamInfo(
-        account_sid=account_sid(session.id),
-        stream_sid=protocol.new_stream_sid(),
-        call_sid=body.call_id,
-        tracks=protocol.TRACKS[tracks],
-        fmt=FORMATS[fmt_name],
-        custom_parameters=params,
+    stream_id = await start_stream(
+        media,
+        session_id=session.id,
+        call_id=body.call_id,
+        url=url,
+        role=role,
+        fmt=fmt_name,
+        tracks=tracks,
+        parameters=params,
+        headers=headers,
     )
-    media.make_room(info.stream_sid)
-    endpoint = StreamEndpoint(info, url, role, headers)
-    await media.attach(endpoint)
-    endpoint.start()
-    return ok(
-        {"CallID": body.call_id, "StreamID": info.stream_sid, "Role": role.value, "Format": fmt_name, "Tracks": tracks}
-    )
+    return ok({"CallID": body.call_id, "StreamID": stream_id, "Role": role.value, "Format": fmt_name, "Tracks": tracks})
 
 
 @router.post(
