@@ -28,8 +28,9 @@ from tests.support.browser import wait_for
 
 
 def test_ulaw_matches_g711_reference_points() -> None:
-    # G.711's table: 0 → 0xFF, full scale → 0x80 / 0x00; decoding the extremes gives ±32124.
-    assert ulaw_encode(np.array([0, 32767, -32768, -1], dtype=np.int16)) == bytes([0xFF, 0x80, 0x00, 0x7F])
+    # G.711's table (FFmpeg's, as the RTP endpoint's PCMU): 0 → 0xFF, full scale → 0x80 / 0x00; decoding the
+    # extremes gives ±32124.
+    assert ulaw_encode(np.array([0, 32767, -32768], dtype=np.int16)) == bytes([0xFF, 0x80, 0x00])
     assert list(ulaw_decode(bytes([0xFF, 0x7F, 0x80, 0x00]))) == [0, 0, 32124, -32124]
     everything = ulaw_decode(bytes(range(256)))
     assert ulaw_encode(everything) == bytes(b if b != 0x7F else 0xFF for b in range(256))  # -0 is +0

@@ -12,41 +12,16 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from callbridge.media import g711
 from callbridge.media.opus import RATE
-
-_BIAS = 0x84
-_CLIP = 32635
-
-
-def _ulaw_decode_table() -> np.ndarray:
-    u = ~np.arange(256, dtype=np.uint8)
-    sign = u & 0x80
-    exponent = ((u >> 4) & 0x07).astype(np.int32)
-    mantissa = (u & 0x0F).astype(np.int32)
-    magnitude = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
-    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
-
-
-def _ulaw_encode_table() -> np.ndarray:
-    """μ-law byte for every int16 value, indexed by the value's bit pattern as uint16."""
-    pcm = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.int32)
-    sign = np.where(pcm < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(pcm), _CLIP) + _BIAS
-    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
-
-
-_ULAW_DECODE = _ulaw_decode_table()
-_ULAW_ENCODE = _ulaw_encode_table()
 
 
 def ulaw_decode(data: bytes) -> np.ndarray:
-    return _ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return g711.decode(data, "pcmu")
 
 
 def ulaw_encode(pcm: np.ndarray) -> bytes:
-    return _ULAW_ENCODE[pcm.astype(np.int16).view(np.uint16)].tobytes()
+    return g711.encode(pcm, "pcmu")
 
 
 class NotWholeSamples(ValueError):
