@@ -177,17 +177,26 @@ class Bench:
             "lag": lag(t1 - t0),
         }
 
-    def figures(self, users: list[dict], browsers: list[dict], window: tuple[float, float], loss: float) -> dict:
-        """Latency both ways from markers; on-time frames against what the window should have carried."""
+    def figures(
+        self,
+        users: list[dict],
+        browsers: list[dict],
+        window: tuple[float, float],
+        loss: float,
+        others: list[dict] | None = None,
+    ) -> dict:
+        """Latency both ways from markers, between each user and its browser; on-time frames against what the
+        window should have carried, counting ``others`` too (more peers in the calls, each hearing 50 frames/s)."""
+        others = others or []
         to_browser = [
             x for u, b in zip(users, browsers, strict=True) for x in latencies(u["sent"], b["received"], window)
         ]
         to_user = [x for u, b in zip(users, browsers, strict=True) for x in latencies(b["sent"], u["received"], window)]
         seconds = window[1] - window[0]
-        expected = len(users) * seconds * FRAMES_PER_SECOND * ((1 - loss) + 1)
+        expected = (len(users) * ((1 - loss) + 1) + len(others)) * seconds * FRAMES_PER_SECOND
         on_time = sum(
             count_between(peer["arrivals"], window) - count_between(peer["late"], window)
-            for peer in [*users, *browsers]
+            for peer in [*users, *browsers, *others]
         )
         ms = lambda xs, q: pct([x * 1000 for x in xs], q)  # noqa: E731
         return {

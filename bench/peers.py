@@ -8,7 +8,7 @@ import aioice.ice
 import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from callbridge.emulator.markers import MarkerTap, MarkerTrack
+from callbridge.emulator.markers import MarkerTap, MarkerTrack, encoded_loop
 from callbridge.emulator.peer import drop_outgoing_rtp
 
 
@@ -17,9 +17,12 @@ def loopback_only() -> None:
 
 
 class BenchPeer:
-    def __init__(self, send_hz: float, listen_hz: float, loss: float = 0.0) -> None:
+    def __init__(self, send_hz: float, listen_hz: float, loss: float = 0.0, tone_hz: float = 440.0) -> None:
+        """Sends a quiet ``tone_hz`` tone marked at ``send_hz``; times markers at ``listen_hz`` as they arrive."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.track = MarkerTrack(send_hz)
+        if tone_hz != 440.0:  # the track's own loop is on 440 Hz; peers in one call tell apart by ear this way
+            self.track.packets = encoded_loop(send_hz, tone_hz)
         transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         self.tap = MarkerTap(transceiver.receiver, listen_hz)
         self.loss = loss

@@ -120,6 +120,21 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
         cb["playback_cost_ms_per_call_s"],
         bl["playback_cost_ms_per_call_s"],
     )
+    if (three := cb.get("three_endpoints")) is not None:  # callbridge only: the naive bridge has no endpoints
+        n = three["calls"]
+        row(
+            f"CPU per call, plain bridged, {n} calls (ms/s, average; same run as the next row)",
+            None,
+            three["plain_cpu_ms_per_call_s"],
+            None,
+        )
+        row(
+            f"CPU per call, three endpoints (talk + listen + whisper), {n} calls (ms/s, average)",
+            None,
+            three["cpu_ms_per_call_s"],
+            None,
+        )
+        row("three endpoints over plain bridged, CPU per call (ratio)", None, three["ratio_to_plain"], None)
     return rows
 
 
@@ -129,6 +144,13 @@ def notes(results: dict[str, Any]) -> list[str]:
     if results["mode"] == "smoke":
         out.append("Smoke run (2 calls): it checks that the harness produces every figure; the figures mean little.")
     cores_ms = results["machine"]["cores"] * 1000
+    before = results.get("load_average_at_start")
+    if before and before[0] > results["machine"]["cores"]:
+        out.append(
+            f"The machine was busy before the run began (load average {before[0]} on {results['machine']['cores']} "
+            f"cores; {results.get('load_average_at_end', ['?'])[0]} at the end): other processes competed for the "
+            "CPU, so capacity, lag and frames on time understate what the gateway does on a quiet machine."
+        )
     for row in results["summary"]:
         if row["met"] is False and isinstance(row["callbridge"], int | float) and row["target"]:
             off = (row["callbridge"] - row["target"]) / row["target"] * 100
@@ -151,12 +173,48 @@ def notes(results: dict[str, Any]) -> list[str]:
 
     cb = results["callbridge"]
     why(cb["steps"], "One process")
+    if (three := cb.get("three_endpoints")) is not None:
+        out.extend(three_endpoint_notes(three))
     if "two_processes" in cb:
         why(cb["two_processes"]["steps"], "Two processes")
     profile = results.get("profile")
     if profile:
         top = ", ".join(f"{name} {share}%" for name, share in profile["top_functions_pct"][:5])
         out.append(f"Profile of the gateway's busy time at 12 calls (py-spy): {top}.")
+    return out
+
+
+def three_endpoint_notes(three: dict[str, Any]) -> list[str]:
+    """What the three-endpoint calls did: frames on time, latency to each endpoint, and whether the WhatsApp
+    user's audio stayed passthrough (one talker: the user hears the agent's frames untouched)."""
+    step, plain = three["three"], three["plain"]
+    routing = step["routing"]
+    wa = routing["whatsapp"]["outbound"]
+    heard = ", ".join(
+        f"{endpoint_id} ({e['role']}) p50 {e['latency_ms_from_whatsapp']['p50']} / p99 "
+        f"{e['latency_ms_from_whatsapp']['p99']} ms, {e['frames_per_s']} frames/s, on time {e['on_time']}"
+        for endpoint_id, e in step.get("endpoints", {}).items()
+    )
+    out = [
+        f"Three endpoints per call ({three['calls']} calls; agent talking, supervisor listening, coach whispering): "
+        f"{three['cpu_ms_per_call_s']} ms of CPU per second per call against {three['plain_cpu_ms_per_call_s']} for "
+        f"the same number of plain bridged calls just before (x{three['ratio_to_plain']}, "
+        f"+{three['extra_cpu_ms_per_call_s']} ms/s); frames on time {step['on_time']} (plain {plain['on_time']}), "
+        f"event-loop lag p99 {step['lag']['p99']} ms (plain {plain['lag']['p99']}). {routing['mixes_per_call']} "
+        f"mixes per call. The WhatsApp user was sent {wa.get('forwarded', 0)} frames forwarded untouched and "
+        f"{wa.get('encoded', 0)} encoded. User's markers heard by: {heard}."
+    ]
+    if wa.get("encoded", 0):
+        out.append(
+            "The WhatsApp leg was sent encoded frames in the three-endpoint calls: with one talker it should hear "
+            "the agent's frames untouched (passthrough)."
+        )
+    plain_routing = plain["routing"]
+    touched = plain_routing["whatsapp"]["outbound"].get("encoded", 0) + sum(
+        e["outbound"].get("encoded", 0) for e in plain_routing["endpoints"].values()
+    )
+    if touched or plain_routing["mixes_per_call"]:
+        out.append(f"Plain bridged calls encoded {touched} frames: they should be passthrough both ways.")
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 from bench.harness import RESULTS, Bench, machine
 from bench.profiling import profile
 from bench.report import TARGETS, markdown, notes, summary
-from bench.steps import baseline_step, callbridge_step, capacity, cpu_per_call
+from bench.steps import THREE_ENDPOINTS, baseline_step, callbridge_step, capacity, cpu_per_call
 
 
 @dataclass
@@ -45,6 +46,8 @@ def run(smoke: bool) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
         "targets": TARGETS,
+        # What else the machine was doing: the bench shares its cores with whatever runs beside it.
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory(prefix="callbridge-bench-") as tmp:
         bench = Bench(Path(tmp), smoke)
@@ -57,6 +60,7 @@ def run(smoke: bool) -> dict[str, Any]:
             measure_capacity(bench, plan, cb, bl)
             measure_memory(bench, plan, cb, bl, rss_before)
             measure_recording_and_playback(bench, plan, cb, bl)
+            measure_three_endpoints(bench, plan, cb)
             for figures in (cb, bl):
                 figures["cpu_ms_per_call_s"], figures["cpu_fixed_ms_per_s"] = cpu_per_call(figures["steps"])
             if not smoke and cb["capacity"]:
@@ -65,6 +69,7 @@ def run(smoke: bool) -> dict[str, Any]:
             results["callbridge"], results["baseline"] = cb, bl
         finally:
             bench.stop()
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["summary"] = summary(results)
     results["notes"] = notes(results)
     return results
@@ -139,6 +144,35 @@ def measure_recording_and_playback(bench: Bench, plan: Plan, cb: dict[str, Any],
             f"playback +{figures['playback_cost_ms_per_call_s']} ms/s per call",
             flush=True,
         )
+
+
+def measure_three_endpoints(bench: Bench, plan: Plan, cb: dict[str, Any]) -> None:
+    """The same number of calls plain (one browser) and with three endpoints each (the agent talking, a
+    supervisor listening, a coach whispering), back to back: CPU per call of each, and their ratio."""
+    n = 1 if plan.smoke else 10
+    print(f"three endpoints: talk + listen + whisper ({n} calls):", flush=True)
+    plain = callbridge_step(bench, n, settle=plan.settle, window=plan.window)
+    three = callbridge_step(bench, n, settle=plan.settle, window=plan.window, endpoints=THREE_ENDPOINTS)
+    cb["three_endpoints"] = {
+        "calls": n,
+        "endpoints": [{"id": e["id"], "role": e["role"], "tone_hz": e["tone_hz"]} for e in THREE_ENDPOINTS],
+        "plain_cpu_ms_per_call_s": plain["cpu_ms_per_call_s"],
+        "cpu_ms_per_call_s": three["cpu_ms_per_call_s"],
+        "ratio_to_plain": round(three["cpu_ms_per_call_s"] / plain["cpu_ms_per_call_s"], 2)
+        if plain["cpu_ms_per_call_s"]
+        else None,
+        "extra_cpu_ms_per_call_s": round(three["cpu_ms_per_call_s"] - plain["cpu_ms_per_call_s"], 1),
+        "plain": plain,
+        "three": three,
+    }
+    wa = three["routing"]["whatsapp"]["outbound"]
+    print(
+        f"  plain {plain['cpu_ms_per_call_s']} ms/s per call (on time {plain['on_time']}), "
+        f"three endpoints {three['cpu_ms_per_call_s']} ms/s per call (on time {three['on_time']}, loop lag p99 "
+        f"{three['lag']['p99']} ms): x{cb['three_endpoints']['ratio_to_plain']}; WhatsApp leg sent "
+        f"{wa.get('forwarded', 0)} forwarded, {wa.get('encoded', 0)} encoded",
+        flush=True,
+    )
 
 
 def measure_two_processes(bench: Bench, plan: Plan, cb: dict[str, Any]) -> None:

@@ -9,10 +9,19 @@ from typing import Any
 
 import httpx
 
-from bench.harness import HTTP_TIMEOUT, Bench, GatewayUnderTest
+from bench.harness import FRAMES_PER_SECOND, HTTP_TIMEOUT, Bench, GatewayUnderTest, pct
+from callbridge.emulator.markers import count_between, latencies
 from callbridge.testing import expect_ok
 
 Step = Callable[[int], dict[str, Any]]
+
+# A call with three endpoints: the agent talking, a supervisor listening in, a coach whispering to the agent.
+# Each sends its own tone (the WhatsApp user's is 440 Hz) and marker; all of them time the user's markers.
+THREE_ENDPOINTS: list[dict[str, Any]] = [
+    {"id": "default", "role": "talk", "marker_hz": 3000.0, "tone_hz": 660.0},
+    {"id": "supervisor", "role": "listen", "marker_hz": 3500.0, "tone_hz": 880.0},
+    {"id": "coach", "role": "whisper", "marker_hz": 4000.0, "tone_hz": 550.0},
+]
 
 
 def callbridge_step(
@@ -23,9 +32,12 @@ def callbridge_step(
     window: float = 8.0,
     extra: str | None = None,
     gateways: list[GatewayUnderTest] | None = None,
+    endpoints: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``n`` calls from the gateway(s) to the emulator's marker users (losing ``loss`` of their packets), each
-    joined by a browser from a load generator; ``extra`` is ``"record"`` or ``"play"`` on every call."""
+    joined by a browser from a load generator; ``extra`` is ``"record"`` or ``"play"`` on every call.
+    ``endpoints`` (like :data:`THREE_ENDPOINTS`) joins each call with one browser per endpoint instead, the
+    first of them the one whose latency to and from the user is reported."""
     gateways = gateways or bench.gateways[:1]
     calls = []
     for i in range(n):
@@ -50,6 +62,8 @@ def callbridge_step(
     }
     if len(gateways) > 1:
         plan["routes"] = {call_id: [gw.scene.gateway.url, gw.scene.token] for gw, call_id in calls}
+    if endpoints:
+        plan["endpoints"] = endpoints
     proc, _ = bench.loadgen(plan)
 
     def lag(seconds: float) -> dict[str, float]:
@@ -59,13 +73,20 @@ def callbridge_step(
 
     sut = [gw.measured for gw in gateways]
     result = bench.measure(sut, [bench.emulator], [proc], settle, window, lag)
-    jitter = [inbound_jitter(gw, call_id) for gw, call_id in calls]
-    browsers = json.loads(proc.communicate()[0].strip().splitlines()[-1])["peers"]
+    stats = [call_stats(gw, call_id) for gw, call_id in calls]
+    jitter = [s["legs"]["whatsapp"]["inbound"] for s in stats]
+    peers = json.loads(proc.communicate()[0].strip().splitlines()[-1])["peers"]
     emulator = bench.emulator.server.client
     users = [emulator.get(f"/emulator/calls/{call_id}/markers").json() for _, call_id in calls]
     for gw, call_id in calls:
         gw.scene.post("/call/end", {"CallID": call_id})
-    result.update(bench.figures(users, browsers, result["window"], loss))
+    paired = endpoints[0]["id"] if endpoints else "default"  # the browser the user's latency is paired with
+    browsers = [p for p in peers if p["endpoint"] == paired]
+    others = [p for p in peers if p["endpoint"] != paired]
+    result.update(bench.figures(users, browsers, result["window"], loss, others))
+    if endpoints:
+        result["endpoints"] = endpoint_figures(endpoints, users, peers, result["window"])
+    result["routing"] = routing(stats)
     result["jitter"] = {
         "hold_p95_ms": max(j["hold_p95_ms"] for j in jitter),
         "hold_max_ms": max(j["hold_max_ms"] for j in jitter),
@@ -75,11 +96,67 @@ def callbridge_step(
     return bench.finish(result, n)
 
 
-def inbound_jitter(gw: GatewayUnderTest, call_id: str) -> dict[str, Any]:
-    """The gateway's jitter buffer on the WhatsApp leg of a call (``/call/stats``)."""
+def call_stats(gw: GatewayUnderTest, call_id: str) -> dict[str, Any]:
+    """The gateway's view of a call's media (``/call/stats``): legs, endpoints, mixes."""
     r = expect_ok(gw.scene.gateway.get("/call/stats", token=gw.scene.token, params={"CallID": call_id}))
-    inbound: dict[str, Any] = r.json()["data"]["legs"]["whatsapp"]["inbound"]
-    return inbound
+    data: dict[str, Any] = r.json()["data"]
+    return data
+
+
+def routing(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the calls' media did, summed over the calls: frames the WhatsApp leg and each endpoint were sent
+    (forwarded untouched, encoded from a mix, silence, dropped), frames decoded, and mixes per call. With one
+    talker the WhatsApp leg should see only forwarded frames, whatever else is attached."""
+
+    def add(total: dict[str, int], counts: dict[str, int]) -> None:
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+
+    whatsapp: dict[str, int] = {}
+    whatsapp_decoded = 0
+    endpoints: dict[str, dict[str, Any]] = {}
+    for s in stats:
+        add(whatsapp, s["legs"]["whatsapp"]["outbound"])
+        whatsapp_decoded += s["legs"]["whatsapp"]["inbound"].get("decoded", 0)
+        for endpoint_id, e in s.get("endpoints", {}).items():
+            entry = endpoints.setdefault(endpoint_id, {"role": e["role"], "outbound": {}, "decoded": 0})
+            add(entry["outbound"], e["outbound"])
+            entry["decoded"] += e["inbound"].get("decoded", 0)
+    return {
+        "whatsapp": {"outbound": whatsapp, "decoded": whatsapp_decoded},
+        "endpoints": endpoints,
+        "mixes_per_call": max((len(s.get("mixes", [])) for s in stats), default=0),
+        "mix_frames_encoded": sum(m["encoded"] for s in stats for m in s.get("mixes", [])),
+    }
+
+
+def endpoint_figures(
+    endpoints: list[dict[str, Any]], users: list[dict], peers: list[dict], window: tuple[float, float]
+) -> dict[str, Any]:
+    """Per endpoint, over the calls: latency of the user's markers to it, and its frames on time."""
+    seconds = window[1] - window[0]
+    out = {}
+    for endpoint in endpoints:
+        mine = [p for p in peers if p["endpoint"] == endpoint["id"]]
+        heard = [
+            x * 1000 for u, p in zip(users, mine, strict=True) for x in latencies(u["sent"], p["received"], window)
+        ]
+        arrived = sum(count_between(p["arrivals"], window) for p in mine)
+        late = sum(count_between(p["late"], window) for p in mine)
+        expected = len(mine) * seconds * FRAMES_PER_SECOND
+        out[endpoint["id"]] = {
+            "role": endpoint["role"],
+            "latency_ms_from_whatsapp": {
+                "p50": pct(heard, 0.5),
+                "p95": pct(heard, 0.95),
+                "p99": pct(heard, 0.99),
+                "markers": len(heard),
+            },
+            "frames_per_s": round(arrived / len(mine) / seconds, 1) if mine and seconds else None,
+            "late": late,
+            "on_time": round(min(1.0, (arrived - late) / expected), 4) if expected else None,
+        }
+    return out
 
 
 def baseline_step(
