@@ -136,3 +136,20 @@ async def test_the_router_stops_its_clock_and_codecs_when_nothing_needs_them() -
     router.apply(route(Scene([AGENT])), {})
     assert router._clock is None and not router._encoders and not router._decoders
     await router.close()
+
+
+async def test_a_burst_of_frames_does_not_become_lasting_delay_in_a_mix() -> None:
+    router = Router()
+    supervisor = Collect()
+    router.apply(route(Scene([AGENT, SUPERVISOR])), {S: supervisor})  # type: ignore[dict-item]
+    burst = _frames(440, 6)
+    for frame in burst:  # a network hiccup delivers 120 ms at once
+        router._heard(WHATSAPP, frame)
+    router.tick()
+    assert len(router._queues[WHATSAPP]) <= 2 and router.trimmed[WHATSAPP] >= 1
+    for frame in _frames(440, 60):  # then one frame per tick, as the clock runs
+        router._heard(WHATSAPP, frame)
+        router.tick()
+        assert len(router._queues[WHATSAPP]) <= 2  # never more than 40 ms waiting
+    assert len(router._queues[WHATSAPP]) <= 1  # and a standing backlog drains within a second
+    await router.close()

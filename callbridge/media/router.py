@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 TICK = FRAME_SAMPLES / RATE
 MAX_QUEUED = 5  # decoded frames a voice may have waiting (100 ms); older ones are dropped
+# Frames a voice may still have waiting after a tick took one: enough to ride out jitter, and a burst never turns
+# into lasting delay (arrivals and ticks run at the same rate, so nothing else would drain a backlog).
+BACKLOG = 2
+DRAIN_AFTER = 50  # ticks (1 s) with a frame always left over: drop one, so a standing backlog drains too
 SILENT = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 MadeAudio = Callable[[], np.ndarray | None]  # the next 20 ms of a file or a loop, or None when it has run out
@@ -41,8 +45,10 @@ class Router:
         self.recorder: Recorder | None = None
         self.decoded: Counter[str] = Counter()  # frames decoded, by voice
         self.mixed: Counter[frozenset[str]] = Counter()  # frames encoded, by mix
+        self.trimmed: Counter[str] = Counter()  # decoded frames dropped to keep the delay down, by voice
         self.on_tick: Callable[[], None] | None = None  # after each tick (made sources may have finished)
         self._queues: dict[str, deque[np.ndarray]] = {}
+        self._standing: Counter[str] = Counter()  # ticks in a row that left a voice's queue non-empty
         self._decoders: dict[str, OpusDecoder] = {}
         self._encoders: dict[frozenset[str], OpusEncoder] = {}
         self._clock: asyncio.Task[None] | None = None
@@ -94,7 +100,15 @@ class Router:
     def tick(self) -> None:
         """Mix and send 20 ms."""
         routes = self.routes
-        pcm = {key: queue.popleft() for key, queue in self._queues.items() if queue}
+        pcm = {}
+        for key, queue in self._queues.items():
+            if queue:
+                pcm[key] = queue.popleft()
+            self._standing[key] = self._standing[key] + 1 if queue else 0
+            while len(queue) > BACKLOG or (queue and self._standing[key] >= DRAIN_AFTER):
+                queue.popleft()
+                self.trimmed[key] += 1
+                self._standing[key] = 0
         for key in routes.made:
             if (source := self.made.get(key)) is not None and (made := source()) is not None:
                 pcm[key] = made
