@@ -109,6 +109,7 @@ class Bench:
             ice_hosts="127.0.0.1",
             log_level="WARNING",
             ring_timeout=120,
+            rtp_ports=f"{45000 + 1000 * index}-{45999 + 1000 * index}",  # apart from other gateways on the machine
         )
         gateway.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
         measured = self._watch(f"gateway{index}", gateway)

@@ -6,6 +6,10 @@ For callbridge, ``"endpoints": [{"id": "default", "role": "talk", "marker_hz": 3
 joins each call with one peer per endpoint (``endpointID`` and ``role`` in the offer); without it, one peer per
 call on the default endpoint. Prints ``READY`` once every peer is connected, then one JSON line with every
 peer's timings (call by call, endpoint by endpoint, each report naming its call and endpoint).
+
+``"via": "stream"`` joins each call with a voice bot instead (``POST /call/stream`` to a WebSocket server here,
+Twilio's μ-law); ``"via": "rtp"`` with a native RTP app (``POST /call/rtp``, Opus, a UDP socket here). Both are
+callbridge only, one per call, and time markers as the browsers do (bench/bots.py).
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ import time
 
 import httpx
 
+from bench.bots import BotPeer, BotServer, RtpPeer, open_rtp_peer
 from bench.peers import BenchPeer, loopback_only
 from callbridge.emulator.peer import BUSINESS_MARKER_HZ, USER_MARKER_HZ
 
 
 async def run(plan: dict) -> list[dict]:
+    if plan.get("via") == "stream":
+        return await run_bots(plan)
+    if plan.get("via") == "rtp":
+        return await run_rtp(plan)
     loopback_only()
     # The WhatsApp side marks with the user's frequency and listens for the browser's, and the other way round.
     whatsapp_side = plan.get("side") == "a"
@@ -62,6 +71,62 @@ async def run(plan: dict) -> list[dict]:
     ]
     await asyncio.gather(*(peer.close() for _, _, peer in peers))
     return reports
+
+
+async def run_bots(plan: dict) -> list[dict]:
+    """One bot per call: the gateway connects to this process's WebSocket server (``POST /call/stream``)."""
+    bots = [BotPeer(call, BUSINESS_MARKER_HZ, USER_MARKER_HZ) for call in plan["calls"]]
+    server = BotServer(bots)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+            await asyncio.gather(
+                *(
+                    post(http, plan, bot.call_id, "/call/stream", {"CallID": bot.call_id, "URL": server.url})
+                    for bot in bots
+                )
+            )
+        await asyncio.wait_for(asyncio.gather(*(bot.started.wait() for bot in bots)), timeout=30)
+        print("READY", time.monotonic(), flush=True)
+        await asyncio.sleep(plan["hold"])
+        return [{"call": bot.call_id, "endpoint": bot.stream_sid, **bot.report()} for bot in bots]
+    finally:
+        await server.close()
+
+
+async def run_rtp(plan: dict) -> list[dict]:
+    """One RTP app per call: a UDP socket here, given to the gateway as ``RemoteAddress`` (``POST /call/rtp``)."""
+    apps: list[RtpPeer] = [await open_rtp_peer(call, BUSINESS_MARKER_HZ, USER_MARKER_HZ) for call in plan["calls"]]
+    try:
+        async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+            answers = await asyncio.gather(
+                *(
+                    post(
+                        http,
+                        plan,
+                        app.call_id,
+                        "/call/rtp",
+                        {"CallID": app.call_id, "Codec": "opus", "RemoteAddress": app.address},
+                    )
+                    for app in apps
+                )
+            )
+        for app, answer in zip(apps, answers, strict=True):
+            app.talk(answer["LocalAddress"], answer["PayloadType"])
+        await asyncio.wait_for(asyncio.gather(*(app.first.wait() for app in apps)), timeout=30)
+        print("READY", time.monotonic(), flush=True)
+        await asyncio.sleep(plan["hold"])
+        return [{"call": app.call_id, "endpoint": "rtp", **app.report()} for app in apps]
+    finally:
+        await asyncio.gather(*(app.close() for app in apps))
+
+
+async def post(http: httpx.AsyncClient, plan: dict, call: str, path: str, body: dict) -> dict:
+    base, token = plan.get("routes", {}).get(call, (plan["url"], plan["token"]))
+    response = await http.post(f"{base}{path}", json=body, headers={"token": token})
+    response.raise_for_status()
+    data: dict = response.json()["data"]
+    return data
 
 
 def main() -> None:

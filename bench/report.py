@@ -135,6 +135,31 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             None,
         )
         row("three endpoints over plain bridged, CPU per call (ratio)", None, three["ratio_to_plain"], None)
+    for via, label in (("stream", "voice bot"), ("rtp", "RTP app")):
+        if (case := cb.get(via)) is None:
+            continue
+        n = case["calls"]
+        name = "a voice bot stream (Twilio μ-law: transcoded)" if via == "stream" else "an RTP/Opus endpoint"
+        for key, direction in (
+            ("whatsapp_to_endpoint", f"WhatsApp→{label}"),
+            ("endpoint_to_whatsapp", f"{label}→WhatsApp"),
+        ):
+            for q in ("p50", "p99"):
+                row(f"one-way latency {direction}, {n} calls, {q} (ms)", None, case["latency_ms"][key][q], None)
+        row(f"CPU per call with {name}, {n} calls (ms/s, average)", None, case["cpu_ms_per_call_s"], None)
+        row(f"{label} over plain bridged, CPU per call (ratio)", None, case["ratio_to_plain"], None)
+        if case.get("passthrough") is not None:
+            held = case["passthrough"]
+            rows.append(
+                {
+                    "measure": "RTP/Opus passes through (endpoint inbound decoded 0, WhatsApp leg encoded 0)",
+                    "target": "yes",
+                    "callbridge": "yes" if held["held"] else "no",
+                    "baseline": None,
+                    "ratio": None,
+                    "met": held["held"],
+                }
+            )
     return rows
 
 
@@ -175,6 +200,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     why(cb["steps"], "One process")
     if (three := cb.get("three_endpoints")) is not None:
         out.extend(three_endpoint_notes(three))
+    out.extend(bot_and_rtp_notes(cb))
     if "two_processes" in cb:
         why(cb["two_processes"]["steps"], "Two processes")
     profile = results.get("profile")
@@ -215,6 +241,48 @@ def three_endpoint_notes(three: dict[str, Any]) -> list[str]:
     )
     if touched or plain_routing["mixes_per_call"]:
         out.append(f"Plain bridged calls encoded {touched} frames: they should be passthrough both ways.")
+    return out
+
+
+def bot_and_rtp_notes(cb: dict[str, Any]) -> list[str]:
+    """How the voice-bot and RTP cases were timed and what the gateway did with their media."""
+    out = []
+    if (stream := cb.get("stream")) is not None:
+        step, lat, counts = stream["step"], stream["latency_ms"], stream["step"].get("stream", {})
+        out.append(
+            f"Voice bot per call ({stream['calls']} calls): the bot is a WebSocket server in the load generator that "
+            "the gateway connects to (POST /call/stream, Twilio's μ-law at 8 kHz). It times the WhatsApp user's "
+            "2 kHz markers in the decoded 20 ms media chunks as they arrive, and sends its own 3 kHz-marked tone as "
+            "one 20 ms chunk every 20 ms (a bot streaming speech in real time), timed when each marker chunk is "
+            "sent; the user times those markers as its packets arrive. WhatsApp→bot p50 "
+            f"{lat['whatsapp_to_endpoint']['p50']} / p99 {lat['whatsapp_to_endpoint']['p99']} ms, bot→WhatsApp p50 "
+            f"{lat['endpoint_to_whatsapp']['p50']} / p99 {lat['endpoint_to_whatsapp']['p99']} ms (the gateway "
+            "starts playing a talkspurt once 40 ms is queued and plays on its own 20 ms tick). CPU "
+            f"{stream['cpu_ms_per_call_s']} ms/s per call against {stream['plain_cpu_ms_per_call_s']} plain "
+            f"(x{stream['ratio_to_plain']}, +{stream['extra_cpu_ms_per_call_s']} ms/s): every frame is decoded, "
+            "resampled and μ-law coded one way and μ-law decoded, resampled and Opus-encoded the other. Frames on "
+            f"time {step['on_time']}, loop lag p99 {step['lag']['p99']} ms. The gateway counted "
+            f"{counts.get('media_received', '?')} media received, {counts.get('frames_played', '?')} frames played, "
+            f"{counts.get('media_sent_inbound', '?')} media sent, {counts.get('send_dropped', 0)} dropped for a slow "
+            f"bot, {counts.get('droppedSeconds', 0)} s dropped from full queues; at most "
+            f"{counts.get('queuedSeconds', '?')} s of the bot's audio was waiting to play when the stats were read."
+        )
+    if (rtp := cb.get("rtp")) is not None:
+        step, lat, held = rtp["step"], rtp["latency_ms"], rtp["passthrough"]
+        out.append(
+            f"RTP app per call ({rtp['calls']} calls): a UDP socket in the load generator given as RemoteAddress "
+            "(POST /call/rtp, Codec opus), sending the browsers' pre-encoded Opus marker loop every 20 ms and "
+            "timing the user's markers in what arrives, as the browsers do. WhatsApp→app p50 "
+            f"{lat['whatsapp_to_endpoint']['p50']} / p99 {lat['whatsapp_to_endpoint']['p99']} ms, app→WhatsApp p50 "
+            f"{lat['endpoint_to_whatsapp']['p50']} / p99 {lat['endpoint_to_whatsapp']['p99']} ms. CPU "
+            f"{rtp['cpu_ms_per_call_s']} ms/s per call against {rtp['plain_cpu_ms_per_call_s']} plain "
+            f"(x{rtp['ratio_to_plain']}); frames on time {step['on_time']}, loop lag p99 {step['lag']['p99']} ms. "
+            f"/call/stats: the endpoints decoded {held['endpoint_inbound_decoded']} frames and were sent "
+            f"{held['endpoint_outbound_encoded']} encoded; the WhatsApp leg was sent "
+            f"{held['whatsapp_outbound_forwarded']} frames forwarded and {held['whatsapp_outbound_encoded']} encoded."
+        )
+        if not held["held"]:
+            out.append("RTP/Opus did not pass through: the counters above should be 0 decoded and 0 encoded.")
     return out
 
 

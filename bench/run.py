@@ -5,7 +5,9 @@ timing marker twice a second, pre-encoded, and timing the other's markers as pac
 WhatsApp side is the emulator's virtual users, reached through the real Cloud connector; for the baseline it is
 a load-generator process. Figures: added one-way latency (clean and lossy), capacity (calls until frames are late
 or the event loop lags), CPU and memory per call, leaks, the cost of recording and playback, and what a second
-gateway process adds. Results go to bench/results/latest.json and latest.md.
+gateway process adds. Then callbridge's other endpoint kinds against the same plain calls: three browsers per call
+(talk, listen, whisper), a voice bot per call (Twilio Media Streams over a WebSocket: transcoded) and a native
+RTP app per call (Opus: passed through). Results go to bench/results/latest.json and latest.md.
 
     python -m bench.run            # the full run (< 10 min on 2 cores)
     python -m bench.run --smoke    # 2 calls, 10 s: checks the harness, not the numbers
@@ -60,7 +62,8 @@ def run(smoke: bool) -> dict[str, Any]:
             measure_capacity(bench, plan, cb, bl)
             measure_memory(bench, plan, cb, bl, rss_before)
             measure_recording_and_playback(bench, plan, cb, bl)
-            measure_three_endpoints(bench, plan, cb)
+            plain = measure_three_endpoints(bench, plan, cb)
+            measure_bots_and_rtp(bench, plan, cb, plain)
             for figures in (cb, bl):
                 figures["cpu_ms_per_call_s"], figures["cpu_fixed_ms_per_s"] = cpu_per_call(figures["steps"])
             if not smoke and cb["capacity"]:
@@ -146,9 +149,10 @@ def measure_recording_and_playback(bench: Bench, plan: Plan, cb: dict[str, Any],
         )
 
 
-def measure_three_endpoints(bench: Bench, plan: Plan, cb: dict[str, Any]) -> None:
+def measure_three_endpoints(bench: Bench, plan: Plan, cb: dict[str, Any]) -> dict[str, Any]:
     """The same number of calls plain (one browser) and with three endpoints each (the agent talking, a
-    supervisor listening, a coach whispering), back to back: CPU per call of each, and their ratio."""
+    supervisor listening, a coach whispering), back to back: CPU per call of each, and their ratio. Returns the
+    plain step, the reference for the bots and RTP apps too."""
     n = 1 if plan.smoke else 10
     print(f"three endpoints: talk + listen + whisper ({n} calls):", flush=True)
     plain = callbridge_step(bench, n, settle=plan.settle, window=plan.window)
@@ -173,6 +177,65 @@ def measure_three_endpoints(bench: Bench, plan: Plan, cb: dict[str, Any]) -> Non
         f"{wa.get('forwarded', 0)} forwarded, {wa.get('encoded', 0)} encoded",
         flush=True,
     )
+    return plain
+
+
+def measure_bots_and_rtp(bench: Bench, plan: Plan, cb: dict[str, Any], plain: dict[str, Any]) -> None:
+    """The same number of calls as the three-endpoint case, each with a voice bot (a Twilio Media Streams
+    WebSocket: the gateway decodes, resamples and re-encodes both ways) and then each with a native RTP app sending
+    Opus (which should pass through untouched), against the plain bridged calls measured before the three
+    endpoints: latency both ways, CPU per call and its ratio to plain."""
+    n = plain["calls"]
+    for via, label in (("stream", "voice bot (Twilio Media Streams, μ-law 8 kHz)"), ("rtp", "RTP app (Opus)")):
+        step = callbridge_step(bench, n, settle=plan.settle, window=plan.window, via=via)
+        latency = step["latency_ms"]
+        cb[via] = {
+            "calls": n,
+            "plain_cpu_ms_per_call_s": plain["cpu_ms_per_call_s"],
+            "cpu_ms_per_call_s": step["cpu_ms_per_call_s"],
+            "ratio_to_plain": round(step["cpu_ms_per_call_s"] / plain["cpu_ms_per_call_s"], 2)
+            if plain["cpu_ms_per_call_s"]
+            else None,
+            "extra_cpu_ms_per_call_s": round(step["cpu_ms_per_call_s"] - plain["cpu_ms_per_call_s"], 1),
+            "latency_ms": {
+                "whatsapp_to_endpoint": latency["whatsapp_to_browser"],
+                "endpoint_to_whatsapp": latency["browser_to_whatsapp"],
+            },
+            # A bot's endpoint transcodes inside itself (what it hears is decoded from Opus, what it says encoded to
+            # it), so the router's counters show forwarded frames either way; passthrough is asked of RTP/Opus only.
+            "passthrough": passthrough(step["routing"]) if via == "rtp" else None,
+            "step": step,
+        }
+        lat = cb[via]["latency_ms"]
+        print(
+            f"  {label} ({n} calls): {step['cpu_ms_per_call_s']} ms/s per call (x{cb[via]['ratio_to_plain']} of plain "
+            f"{plain['cpu_ms_per_call_s']}), on time {step['on_time']}, loop lag p99 {step['lag']['p99']} ms; "
+            f"latency WhatsApp→{via} p50/p99 {lat['whatsapp_to_endpoint']['p50']}/{lat['whatsapp_to_endpoint']['p99']}"
+            f" ms, {via}→WhatsApp {lat['endpoint_to_whatsapp']['p50']}/{lat['endpoint_to_whatsapp']['p99']} ms"
+            + (f"; passthrough {cb[via]['passthrough']}" if via == "rtp" else f"; stream {step['stream']}"),
+            flush=True,
+        )
+
+
+def passthrough(routing: dict[str, Any]) -> dict[str, Any]:
+    """Whether the calls' media went untouched (from ``/call/stats``): frames the endpoints' inbound decoded,
+    frames encoded for the WhatsApp leg and for the endpoints, frames forwarded to WhatsApp."""
+    endpoints = routing["endpoints"].values()
+    wa = routing["whatsapp"]["outbound"]
+    counts = {
+        "endpoint_inbound_decoded": sum(e["decoded"] for e in endpoints),
+        "endpoint_outbound_encoded": sum(e["outbound"].get("encoded", 0) for e in endpoints),
+        "whatsapp_outbound_encoded": wa.get("encoded", 0),
+        "whatsapp_outbound_forwarded": wa.get("forwarded", 0),
+        "mixes_per_call": routing["mixes_per_call"],
+    }
+    counts["held"] = (
+        counts["endpoint_inbound_decoded"] == 0
+        and counts["endpoint_outbound_encoded"] == 0
+        and counts["whatsapp_outbound_encoded"] == 0
+        and counts["whatsapp_outbound_forwarded"] > 0
+    )
+    return counts
 
 
 def measure_two_processes(bench: Bench, plan: Plan, cb: dict[str, Any]) -> None:

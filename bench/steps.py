@@ -33,11 +33,14 @@ def callbridge_step(
     extra: str | None = None,
     gateways: list[GatewayUnderTest] | None = None,
     endpoints: list[dict[str, Any]] | None = None,
+    via: str = "webrtc",
 ) -> dict[str, Any]:
     """``n`` calls from the gateway(s) to the emulator's marker users (losing ``loss`` of their packets), each
     joined by a browser from a load generator; ``extra`` is ``"record"`` or ``"play"`` on every call.
     ``endpoints`` (like :data:`THREE_ENDPOINTS`) joins each call with one browser per endpoint instead, the
-    first of them the one whose latency to and from the user is reported."""
+    first of them the one whose latency to and from the user is reported. ``via`` ``"stream"`` joins each call
+    with a voice bot instead of a browser, ``"rtp"`` with a native RTP app sending Opus (bench/bots.py); their
+    latency is reported under the browser's keys."""
     gateways = gateways or bench.gateways[:1]
     calls = []
     for i in range(n):
@@ -64,6 +67,8 @@ def callbridge_step(
         plan["routes"] = {call_id: [gw.scene.gateway.url, gw.scene.token] for gw, call_id in calls}
     if endpoints:
         plan["endpoints"] = endpoints
+    if via != "webrtc":
+        plan["via"] = via
     proc, _ = bench.loadgen(plan)
 
     def lag(seconds: float) -> dict[str, float]:
@@ -81,12 +86,16 @@ def callbridge_step(
     for gw, call_id in calls:
         gw.scene.post("/call/end", {"CallID": call_id})
     paired = endpoints[0]["id"] if endpoints else "default"  # the browser the user's latency is paired with
-    browsers = [p for p in peers if p["endpoint"] == paired]
-    others = [p for p in peers if p["endpoint"] != paired]
+    browsers = [p for p in peers if p["endpoint"] == paired] if via == "webrtc" else peers  # bots: one per call
+    others = [p for p in peers if p["endpoint"] != paired] if via == "webrtc" else []
     result.update(bench.figures(users, browsers, result["window"], loss, others))
     if endpoints:
         result["endpoints"] = endpoint_figures(endpoints, users, peers, result["window"])
     result["routing"] = routing(stats)
+    if via == "stream":
+        result["stream"] = stream_counts(stats)
+    if via == "rtp":
+        result["rtp"] = {k: sum(p.get(k, 0) for p in peers) for k in ("unreadable", "rtcp_received")}
     result["jitter"] = {
         "hold_p95_ms": max(j["hold_p95_ms"] for j in jitter),
         "hold_max_ms": max(j["hold_max_ms"] for j in jitter),
@@ -128,6 +137,18 @@ def routing(stats: list[dict[str, Any]]) -> dict[str, Any]:
         "mixes_per_call": max((len(s.get("mixes", [])) for s in stats), default=0),
         "mix_frames_encoded": sum(m["encoded"] for s in stats for m in s.get("mixes", [])),
     }
+
+
+def stream_counts(stats: list[dict[str, Any]]) -> dict[str, float]:
+    """The bots' streams as the gateway counted them (``/call/stats``, the endpoint's ``stream``), over the calls:
+    media received and sent, frames played, drops; what was queued to play at the end, the largest of the calls."""
+    total: dict[str, float] = {}
+    for s in stats:
+        for e in s.get("endpoints", {}).values():
+            for k, v in e.get("stream", {}).items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    total[k] = max(total.get(k, 0), v) if k == "queuedSeconds" else total.get(k, 0) + v
+    return {k: round(v, 3) for k, v in total.items()}
 
 
 def endpoint_figures(
