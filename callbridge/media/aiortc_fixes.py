@@ -5,9 +5,14 @@ from __future__ import annotations
 import math
 
 import aiortc.codecs
+import aiortc.rtcrtpreceiver
 import aiortc.rtp
 import numpy as np
+from aiortc.codecs.base import Decoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av import AudioFrame
+from av.frame import Frame
 
 from callbridge.media import consent
 from callbridge.media.dtmf import TELEPHONE_EVENT
@@ -28,7 +33,25 @@ def compute_audio_level_dbov(frame: AudioFrame) -> int:
     return round(max(-127.0, min(0.0, 20 * math.log10(rms))))
 
 
+class _KeyEventsIgnored(Decoder):
+    """For plain aiortc peers (the emulator's users, tests): key events are not audio to decode. The gateway's
+    own legs read them before aiortc's decoder would see them (media/inbound.py)."""
+
+    def decode(self, encoded_frame: JitterFrame) -> list[Frame]:
+        return []
+
+
+_get_decoder = aiortc.codecs.get_decoder
+
+
+def _decoder_for(codec: RTCRtpCodecParameters) -> Decoder:
+    if codec.mimeType.lower() == "audio/telephone-event":
+        return _KeyEventsIgnored()  # aiortc raises in its decoder thread instead
+    return _get_decoder(codec)
+
+
 def install() -> None:
+    aiortc.rtcrtpreceiver.get_decoder = _decoder_for
     aiortc.rtp.compute_audio_level_dbov = compute_audio_level_dbov
     consent.install()
     # aiortc knows no telephone-event, so it would leave it out of answers and drop the far end's key presses
