@@ -79,7 +79,7 @@ def dump(directory: Path, n: int) -> None:
     lines = [
         f"pid {os.getpid()}",
         f"gc stats {gc.get_stats()}",  # collections so far per generation, and what they found unreachable
-        f"gc collect: {gc.collect()} unreachable objects found, by a full collection now",
+        *_collect(),
         f"stats {process_stats()}",
         f"threads {_threads()}",
         f"rss by mapping (KiB) {_rss_by_mapping()}",
@@ -94,6 +94,21 @@ def dump(directory: Path, n: int) -> None:
     lines.append(f"gc objects {sum(counts.values())}")
     lines += [f"{count:>10} {name}" for name, count in counts.most_common(TOP_TYPES)]
     (directory / f"heap-{n}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _collect() -> list[str]:
+    """A full collection, and what it found unreachable (objects in reference cycles) counted by type."""
+    flags = gc.get_debug()
+    gc.set_debug(flags | gc.DEBUG_SAVEALL)  # what is found goes to gc.garbage instead of being freed
+    try:
+        found = gc.collect()
+        garbage = collections.Counter(_type_name(obj) for obj in gc.garbage)
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+    gc.collect()  # now free it
+    lines = [f"gc collect: {found} unreachable objects found, by a full collection now"]
+    return lines + [f"  garbage {count:>8} {name}" for name, count in garbage.most_common(40)]
 
 
 def _type_name(obj: object) -> str:
