@@ -19,6 +19,7 @@ from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
 from callbridge.events.outbox_admin import OutboxAdmin
 from callbridge.loop_lag import LoopLag
+from callbridge.malloc_trim import MallocTrim
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
 from callbridge.media.turn_check import TurnStatus, check_turn
@@ -62,6 +63,7 @@ class Gateway:
         self.outbox_admin = OutboxAdmin(self.db, self.dispatcher.notify)
         self._turn_task: asyncio.Task[None] | None = None
         self.loop_lag = LoopLag()
+        self.malloc_trim = MallocTrim()
         self.call_token_key = settings.call_token_key()
         self.turn = TurnStatus()
         self.records = CallRecords(self.db, self.outbox)
@@ -85,6 +87,7 @@ class Gateway:
         await self.calls.recover()
         self.dispatcher.start()
         self.loop_lag.start()
+        self.malloc_trim.start()
         self._turn_task = asyncio.create_task(self._watch_turn(), name="turn-check")
         log.info("gateway started", extra={"version": __version__})
 
@@ -98,6 +101,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self.loop_lag.stop()
+        self.malloc_trim.stop()
         if self._turn_task is not None:
             self._turn_task.cancel()
         await self.calls.shutdown()
