@@ -306,12 +306,17 @@ class StreamEndpoint(Endpoint):
         decoder = OpusDecoder()
         to_bot = from_call_rate(self.fmt)
         size = self.fmt.frame_samples
-        pending = np.zeros(0, dtype=np.int16)
+        pending: np.ndarray | None = None
         while True:
             packet = await self._outgoing.recv()
             try:
                 pcm = to_bot.convert(decoder.decode(bytes(packet)))
-                pending = np.concatenate([pending, pcm]) if pending.size else pcm
+                if pending is None:
+                    # The resampler holds back its filter delay (16 of 160 samples at 8 kHz): lead with that much
+                    # silence once, so every 20 ms frame fills a chunk at once instead of completing it 20 ms later.
+                    pending = np.concatenate([np.zeros(max(0, size - pcm.size), dtype=np.int16), pcm])
+                else:
+                    pending = np.concatenate([pending, pcm]) if pending.size else pcm
                 while pending.size >= size:
                     self._media("inbound", self.fmt.encode(pending[:size]))
                     pending = pending[size:]
