@@ -245,8 +245,9 @@ STREAM_URL_PATTERN = r"^[Ww][Ss][Ss]?://[^/?#\s]+([/?#]\S*)?$"
 MAX_STREAM_ENTRIES = 32
 
 
-class StreamRequest(WaGoModel):
-    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+class StreamTarget(WaGoModel):
+    """The bot a stream connects to: what /call/stream and /call/autoanswer both take."""
+
     url: str = Field(
         alias="URL",
         min_length=1,
@@ -254,7 +255,6 @@ class StreamRequest(WaGoModel):
         description="the bot's WebSocket (ws:// or wss://); the gateway connects to it after answering",
         json_schema_extra={"pattern": STREAM_URL_PATTERN},
     )
-    role: str = _role("Role")
     format: str = Field(
         "twilio",
         alias="Format",
@@ -262,6 +262,18 @@ class StreamRequest(WaGoModel):
         description="twilio: audio/x-mulaw 8 kHz, as Twilio sends; l16-16k, l16-24k: 16-bit little-endian PCM",
         json_schema_extra={"enum": STREAM_FORMATS},
     )
+    custom_parameters: dict[str, str] = Field(
+        default_factory=dict,
+        alias="CustomParameters",
+        description="sent to the bot in start.customParameters (at most 32, names up to 128 and values up to 1024"
+        " characters)",
+        json_schema_extra={"maxProperties": MAX_STREAM_ENTRIES},
+    )
+
+
+class StreamRequest(StreamTarget):
+    call_id: str = Field(alias="CallID", min_length=1, max_length=200)
+    role: str = _role("Role")
     tracks: str = Field(
         "inbound",
         alias="Tracks",
@@ -269,13 +281,6 @@ class StreamRequest(WaGoModel):
         description="inbound: what the bot hears (the WhatsApp user and whoever its role lets it hear), as media on"
         ' track "inbound"; both: also what the bot is playing into the call, on track "outbound"',
         json_schema_extra={"enum": STREAM_TRACKS},
-    )
-    custom_parameters: dict[str, str] = Field(
-        default_factory=dict,
-        alias="CustomParameters",
-        description="sent to the bot in start.customParameters (at most 32, names up to 128 and values up to 1024"
-        " characters)",
-        json_schema_extra={"maxProperties": MAX_STREAM_ENTRIES},
     )
     headers: dict[str, str] = Field(
         default_factory=dict,
@@ -326,26 +331,9 @@ class RtpCloseRequest(WaGoModel):
     endpoint_id: str = Field("rtp", alias="EndpointID", description='default "rtp"', pattern=ENDPOINT_ID_PATTERN)
 
 
-class AutoAnswerStream(WaGoModel):
-    url: str = Field(
-        alias="URL",
-        min_length=1,
-        max_length=2048,
-        description="the bot's WebSocket (ws:// or wss://)",
-        json_schema_extra={"pattern": STREAM_URL_PATTERN},
-    )
-    format: str = Field("twilio", alias="Format", max_length=32, json_schema_extra={"enum": STREAM_FORMATS})
-    custom_parameters: dict[str, str] = Field(
-        default_factory=dict,
-        alias="CustomParameters",
-        description="sent to the bot in start.customParameters",
-        json_schema_extra={"maxProperties": MAX_STREAM_ENTRIES},
-    )
-
-
 class AutoAnswerRequest(WaGoModel):
     enabled: bool = Field(alias="Enabled", description="answer incoming calls at once and hand them to Stream")
-    stream: AutoAnswerStream | None = Field(None, alias="Stream", description="required when Enabled")
+    stream: StreamTarget | None = Field(None, alias="Stream", description="required when Enabled")
     announce: str | None = Field(
         None,
         alias="Announce",

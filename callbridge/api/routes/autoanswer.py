@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse
 from callbridge.api.auth import Session
 from callbridge.api.deps import Sessions, SettingsDep
 from callbridge.api.envelope import ok
-from callbridge.api.models import STREAM_FORMATS, AutoAnswerRequest
+from callbridge.api.models import AutoAnswerRequest
 from callbridge.api.openapi import Envelope, errors
-from callbridge.api.routes.streams import check_entries, parse_url
+from callbridge.api.routes.streams import check_entries, parse_format, parse_url
 from callbridge.api.schemas import AutoAnswerView
 from callbridge.calls.autoanswer import AutoAnswerSetting
 from callbridge.errors import InvalidRequest
@@ -40,12 +40,9 @@ async def change(body: AutoAnswerRequest, session: Session, sessions: Sessions, 
         raise InvalidRequest("Stream (with its URL) is required to enable auto-answer")
     stream = None
     if body.stream is not None:
-        fmt = body.stream.format.lower()
-        if fmt not in STREAM_FORMATS:
-            raise InvalidRequest(f"unknown Format {body.stream.format[:32]!r}: use twilio, l16-16k or l16-24k")
         stream = {
             "URL": parse_url(body.stream.url),
-            "Format": fmt,
+            "Format": parse_format(body.stream.format),
             "CustomParameters": check_entries("CustomParameters", body.stream.custom_parameters, header_names=False),
         }
     if body.announce:

@@ -47,6 +47,13 @@ def parse_url(value: str) -> str:
     return value
 
 
+def parse_format(value: str) -> str:
+    name = value.lower()
+    if name not in STREAM_FORMATS:
+        raise InvalidRequest(f"unknown Format {value[:32]!r}: use twilio, l16-16k or l16-24k")
+    return name
+
+
 def check_entries(what: str, entries: dict[str, str], header_names: bool) -> dict[str, str]:
     if len(entries) > MAX_ENTRIES:
         raise InvalidRequest(f"{what}: at most {MAX_ENTRIES} entries")
@@ -72,9 +79,7 @@ def check_entries(what: str, entries: dict[str, str], header_names: bool) -> dic
 )
 async def start(body: StreamRequest, session: Session, calls: Calls) -> JSONResponse:
     role = parse_role(body.role)
-    fmt_name, tracks = body.format.lower(), body.tracks.lower()
-    if fmt_name not in STREAM_FORMATS:
-        raise InvalidRequest(f"unknown Format {body.format[:32]!r}: use twilio, l16-16k or l16-24k")
+    fmt_name, tracks = parse_format(body.format), body.tracks.lower()
     if tracks not in STREAM_TRACKS:
         raise InvalidRequest(f"unknown Tracks {body.tracks[:32]!r}: use inbound or both")
     url = parse_url(body.url)
