@@ -85,3 +85,21 @@ class Endpoint(ABC):
             "inbound": {**self.inbound.buffer.stats.as_dict(), "decoded": self.inbound.decoded},
             "outbound": dict(self.outgoing.counts),
         }
+
+
+class CarriedEndpoint(Endpoint):
+    """An endpoint that carries its audio itself, with no aiortc leg (RTP apps, bot streams): it owns the inbound
+    the router takes its voice from and the outbound its own send loop drains."""
+
+    def __init__(self, endpoint_id: str, role: Role, inbound: InboundAudio | None = None) -> None:
+        super().__init__(endpoint_id, role)
+        self._inbound = inbound if inbound is not None else InboundAudio()
+        self._outgoing = OutboundAudio()
+
+    @property
+    def inbound(self) -> InboundAudio:
+        return self._inbound
+
+    @property
+    def outgoing(self) -> OutboundAudio:
+        return self._outgoing

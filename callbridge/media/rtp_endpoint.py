@@ -14,10 +14,8 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
-from callbridge.media.endpoint import Endpoint, Role
-from callbridge.media.inbound import InboundAudio
+from callbridge.media.endpoint import CarriedEndpoint, Role
 from callbridge.media.opus import RATE
-from callbridge.media.outbound import OutboundAudio
 from callbridge.media.rtp_rtcp import REPORT_EVERY, RtcpState
 from callbridge.media.rtp_sdp import PTIME_MS, SRTP_SUITE, Address, Codec, describe, format_address
 from callbridge.media.rtp_socket import Latch, PortPair, is_rtcp
@@ -37,25 +35,19 @@ class RtpOptions:
     idle_limit: float = 30.0  # CALLBRIDGE_RTP_IDLE
 
 
-class RtpEndpoint(Endpoint):
+class RtpEndpoint(CarriedEndpoint):
     kind = "rtp"
 
     def __init__(self, endpoint_id: str, role: Role, options: RtpOptions) -> None:
-        super().__init__(endpoint_id, role)
+        g711 = options.codec.name != "opus"
+        super().__init__(endpoint_id, role, G711Inbound(options.codec.name) if g711 else None)
         self.options = options
         self.codec = options.codec
         self.idle_limit = options.idle_limit
         self.latch = Latch(options.remote)
         self.key = new_key() if options.srtp else None
         self._srtp = Srtp(self.key) if self.key is not None else None
-        self._g711_out: G711Outbound | None = None
-        self._inbound: InboundAudio
-        if self.codec.name == "opus":
-            self._inbound = InboundAudio()
-        else:
-            self._inbound = G711Inbound(self.codec.name)
-            self._g711_out = G711Outbound(self.codec.name)
-        self._outgoing = OutboundAudio()
+        self._g711_out = G711Outbound(self.codec.name) if g711 else None
         self.ssrc = secrets.randbits(32)
         self.rtcp = RtcpState(self.ssrc, self.codec.clock_rate, f"callbridge-{endpoint_id}")
         self._seq = secrets.randbits(16)
@@ -83,14 +75,6 @@ class RtpEndpoint(Endpoint):
         return endpoint
 
     # ---- what the call sees ------------------------------------------------------------------------------------
-
-    @property
-    def inbound(self) -> InboundAudio:
-        return self._inbound
-
-    @property
-    def outgoing(self) -> OutboundAudio:
-        return self._outgoing
 
     @property
     def state(self) -> str:

@@ -27,10 +27,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from callbridge.media import stream_protocol as protocol
-from callbridge.media.endpoint import Endpoint, Role
-from callbridge.media.inbound import InboundAudio
+from callbridge.media.endpoint import CarriedEndpoint, Role
 from callbridge.media.opus import FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusFrame
-from callbridge.media.outbound import OutboundAudio
 from callbridge.media.stream_codec import AudioFormat, NotWholeSamples, from_call_rate, to_call_rate
 from callbridge.media.stream_pacer import PlayQueue
 
@@ -46,7 +44,7 @@ STOP_WAIT = 1.0  # seconds to get ``stop`` out before closing
 Build = Callable[[int], dict[str, Any]]  # a message, given its sequence number
 
 
-class StreamEndpoint(Endpoint):
+class StreamEndpoint(CarriedEndpoint):
     kind = "stream"
     idle_limit = None  # the socket tells whether the bot is there
 
@@ -64,8 +62,6 @@ class StreamEndpoint(Endpoint):
         self.headers = dict(headers or {})
         self.connect_timeout = connect_timeout
         self.fmt: AudioFormat = info.fmt
-        self._inbound = InboundAudio()
-        self._outgoing = OutboundAudio()
         self._state = "connecting"
         self._ws: ClientConnection | None = None
         self._workers: list[asyncio.Task[None]] = []  # the sender and the pacer
@@ -86,14 +82,6 @@ class StreamEndpoint(Endpoint):
         self._warned: set[str] = set()
 
     # ---- Endpoint --------------------------------------------------------------------------------------------------
-
-    @property
-    def inbound(self) -> InboundAudio:
-        return self._inbound
-
-    @property
-    def outgoing(self) -> OutboundAudio:
-        return self._outgoing
 
     @property
     def state(self) -> str:
