@@ -1,4 +1,4 @@
-"""Database tables: sessions, calls (history), recordings and the webhook outbox."""
+"""Database tables: sessions, calls (history), recordings, the webhook outbox and the nodes."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class CallRow(Base):
     """A call's record (CDR). Live media state stays in the process; this row survives restarts."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_node_live", "node_id", "state"),)
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     session_id: Mapped[int | None] = mapped_column(
@@ -65,6 +66,10 @@ class CallRow(Base):
     end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     duration: Mapped[float | None] = mapped_column(nullable=True)
     callback_data: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # The node carrying the call's media (several nodes on one database); None for calls from before nodes.
+    node_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Set when the call ends: {"LossPercent", "JitterP95Ms", "LateFrames"} of the WhatsApp leg.
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class RecordingRow(Base):
@@ -80,6 +85,8 @@ class RecordingRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     seconds: Mapped[float | None] = mapped_column(nullable=True)
+    # The node writing it stopped mid-call: the file holds what was written until then.
+    incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class PermissionReplyRow(Base):
@@ -118,3 +125,20 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A node delivering the event holds it until the lease ends; a dead node's claims lapse and others take them.
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NodeRow(Base):
+    """A gateway process sharing this database: where other nodes reach it, and whether it is alive."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # active · draining · stopped · lost
+    live_calls: Mapped[int] = mapped_column(Integer, default=0)
+    max_calls: Mapped[int] = mapped_column(Integer, default=0)  # 0: no limit
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
