@@ -180,6 +180,7 @@ async function joinAudio(callId, { role = pageRole, token, endpointId } = {}) {
   resetPanel();
   clearLink();
   notice("");
+  if (page.session) fillFilePickers(page.session); // what is playable now
   const known = page.calls.get(callId);
   endpointId ||= endpointFor(known, role);
   const linked = Boolean(token); // a link's call token: kept for a reload, as there may be no session to mint one

@@ -22,8 +22,12 @@ export async function fillFilePickers(session) {
   $("play-file").replaceChildren(...options(names.length ? [] : [el("option", { value: "", text: "no audio files" })]));
   $("announce-file").replaceChildren(...options([el("option", { value: "", text: "the gateway's default" })]));
   $("hold-file").replaceChildren(...options([el("option", { value: "", text: "silence while on hold" })]));
-  const consent = names.find((n) => /consent|announce|recording/i.test(n));
-  if (consent) $("announce-file").value = consent;
+  $("announce-file").dataset.default = names.find((n) => /consent|announce|recording/i.test(n)) || "";
+  resetPickers();
+}
+
+function resetPickers() {
+  for (const id of SELECTS) $(id).value = $(id).dataset.default || $(id).options[0]?.value || "";
 }
 
 export function resetPanel() {
@@ -35,7 +39,7 @@ export function resetPanel() {
   $("record").textContent = "Record";
   $("audio-state").textContent = "idle";
   $("audio-state").className = "pill";
-  for (const id of SELECTS) $(id).selectedIndex = 0;
+  resetPickers();
   $("call-held").hidden = true;
 }
 
