@@ -268,8 +268,20 @@ def test_supervisor_link_listens_without_being_heard(browsers, scene: Scene) -> 
     expect(row).to_contain_text("default · talk · connected")
     expect(row).to_contain_text("· listen · connected")
     overseer = softphone(browsers[880], scene)
-    overseer.locator(f'#supervised li[data-supervise-id="{call_id}"]').get_by_role("button", name="Listen").wait_for()
+    overseen = overseer.locator(f'#supervised li[data-supervise-id="{call_id}"]')
+    expect(overseen).to_contain_text("· listen · connected")
     shot(overseer, "supervisor")
+    overseen.get_by_role("button", name="Whisper").click()  # one click: a coach the agent hears, Alice does not
+    expect(overseer.locator("#audio-state")).to_have_text("connected", timeout=15000)
+    expect(overseer.locator("#call-role")).to_have_text("· whispering")
+
+    def agent_hears_the_coach() -> bool:
+        tones = agent.evaluate(TONES_JS, [880])
+        return tones["880"] > -60
+
+    wait_until(agent_hears_the_coach, timeout=10, what="the agent to hear the coach's 880 Hz")
+    heard = scene.heard(call_id, last=1.0)
+    assert not any(abs(peak - 880) <= 5 for peak in heard["peaks_hz"]), heard
     for page in (supervisor, overseer):
         page.close()
     scene.post("/call/end", {"CallID": call_id})
@@ -325,6 +337,7 @@ def test_recording_with_a_consent_announcement_is_listed_and_plays(browsers, sce
         timeout=10,
         what="the recording to play in the page",
     )
+    shot(page, "recordings")
     scene.post("/call/end", {"CallID": call_id})
     expect(page.locator("#audio-panel")).to_be_hidden(timeout=10000)
     expect(page.locator("#progress")).to_have_text("")
