@@ -107,7 +107,7 @@ page.refreshHistory = () => {
   refreshing = setTimeout(() => page.session && showHistory(page.session, $("recent")).catch(() => {}), 300);
 };
 page.refreshRecordings = () =>
-  page.session && showRecordings(page.session, $("recordings"), page.recordingUrls).catch(() => {});
+  page.session && showRecordings(page.session, $("recordings"), page.recordingUrls, page.calls).catch(() => {});
 
 // A call that ended by itself (hung up, rejected, unanswered) says so, and the reason stays until the next action.
 function ended(call) {
@@ -214,7 +214,11 @@ async function joinAudio(callId, { role = pageRole, token, endpointId } = {}) {
   }
   call.addEventListener("error", (e) => current() && notice(e.detail.message));
   call.addEventListener("ended", (e) => current() && ended(e.detail));
-  call.addEventListener("detached", () => current() && (closeAudio(), notice("The call was transferred.", "ended")));
+  call.addEventListener("detached", () => {
+    if (!current()) return;
+    closeAudio();
+    notice(`The call was transferred.${$("link").value ? " Give the next agent the link below." : ""}`, "ended");
+  });
   call.addEventListener("autoplay-blocked", () => notice("Click anywhere on the page to hear the call.", "info"));
   sessionStorage.setItem("callbridge.joined", JSON.stringify({ callId, role, endpointId, ...(linked && { token }) }));
   await call.join();

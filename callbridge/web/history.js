@@ -5,12 +5,14 @@ import { button, clock, el, notice, who } from "./ui.js";
 
 const HISTORY = 50;
 const DAY_MS = 24 * 3600 * 1000;
+const known = new Map(); // CallID → call, from the recent calls: who a recording is of
 
 export async function showHistory(session, list) {
   const since = Date.now() - DAY_MS;
   const ended = (await session.calls({ history: HISTORY })).filter(
     (c) => c.State === "ended" && Date.parse(c.EndedAt || c.StartedAt) >= since,
   );
+  ended.forEach((call) => known.set(call.CallID, call));
   list.replaceChildren(
     ...(ended.length ? [] : [el("li", { class: "muted", text: "No calls in the last 24 hours." })]),
     ...ended.map((call) =>
@@ -42,7 +44,7 @@ function size(bytes) {
 
 // Each recording gets a player: the file is fetched with the token in a header and played from memory, so the
 // token never goes into an <audio src> URL (and from there into logs).
-export async function showRecordings(session, list, urls) {
+export async function showRecordings(session, list, urls, live = new Map()) {
   const files = await session.files("recordings");
   urls.forEach((url) => URL.revokeObjectURL(url));
   urls.clear();
@@ -56,16 +58,18 @@ export async function showRecordings(session, list, urls) {
     ...files.map((file) => {
       const player = el("audio", { controls: true, preload: "none", hidden: true, "aria-label": `recording ${file.Name}` });
       const label = file.Name.split("/").pop();
+      const call = live.get(file.CallID) || known.get(file.CallID);
       const row = el(
         "li",
         { "data-name": file.Name },
         el(
           "div",
           { class: "grow" },
-          el("div", { class: "who", text: label }),
+          el("div", { class: "who", text: call ? `Call with ${who(call)}` : label }),
           el("div", {
             class: "muted",
             text: [
+              call ? new Date(call.StartedAt).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : null,
               file.Seconds != null ? clock(file.Seconds) : null,
               size(file.Size),
               file.Incomplete ? "incomplete" : null,

@@ -22,9 +22,11 @@ export function showSupervisor(list, calls, currentCallId, join) {
           el("ul", { class: "agents", "aria-label": "endpoints on the call" },
             ...(agents.length ? agents : [el("li", { class: "muted", text: "no agent connected" })])),
         ),
-        here ? el("span", { class: "pill", text: "audio here" }) : null,
-        here ? null : button("Listen", () => join(call.CallID, "listen"), { aria: `listen to the call with ${who(call)}` }),
-        here ? null : button("Whisper", () => join(call.CallID, "whisper"), { aria: `whisper to the agent on ${who(call)}` }),
+        here
+          ? el("span", { class: "pill", text: "audio here" })
+          : el("div", { class: "row" },
+            button("Listen", () => join(call.CallID, "listen"), { aria: `listen to the call with ${who(call)}` }),
+            button("Whisper", () => join(call.CallID, "whisper"), { aria: `whisper to the agent on ${who(call)}` })),
       );
     }),
   );
