@@ -189,6 +189,41 @@ def test_incoming_call_rings_is_answered_with_a_key_talks_and_shows_why_it_ended
     page.close()
 
 
+# Before the page's scripts: the tab is hidden, and notifications are allowed and recorded (headless Chromium
+# shows none).
+HIDDEN_TAB_JS = """
+Object.defineProperty(document, "hidden", { get: () => true });
+window.shown = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) {
+    this.i = window.shown.push({ title, body: options.body, open: true }) - 1;
+  }
+  close() { window.shown[this.i].open = false; }
+};
+"""
+
+
+def test_a_hidden_tab_is_notified_and_h_rejects(browsers, scene: Scene) -> None:
+    context = browsers[660].new_context()
+    context.add_init_script(HIDDEN_TAB_JS)
+    page = context.new_page()
+    page.goto(f"{scene.gateway.url}/?token={scene.token}")
+    expect(page.locator("#connection")).to_have_text("online")
+    alice = scene.user(say="tone:440", name="Alice")
+    call_id = scene.user_calls(alice)
+    expect(page.locator("#incoming")).to_be_visible()
+    shown = page.evaluate("() => window.shown")
+    assert shown == [{"title": "Incoming WhatsApp call", "body": f"Alice ({alice})", "open": True}], shown
+    page.keyboard.press("h")  # H rejects a ringing call
+    scene.wait_state(call_id, "ended")
+    expect(page.locator("#incoming")).to_be_hidden()
+    assert page.evaluate("() => window.shown[0].open") is False
+    expect(page.locator("#notice")).to_contain_text(f"Call with Alice ({alice}) ended: rejected")
+    context.close()
+
+
 def test_outgoing_call_joins_audio_when_answered_and_shows_the_keys_pressed(browsers, scene: Scene) -> None:
     page = softphone(browsers[660], scene)
     bob = scene.user(say="tone:440", answer_after_ms=1500, name="Bob")
@@ -309,6 +344,36 @@ def test_warm_transfer_hands_the_call_to_a_second_page(browsers, scene: Scene) -
     assert page_hears(second, 440)
     call = scene.call_status(call_id)
     assert call["State"] == "active" and [e["Role"] for e in call["Endpoints"]] == ["talk"], call
+    scene.post("/call/end", {"CallID": call_id})
+    expect(second.locator("#audio-panel")).to_be_hidden(timeout=10000)
+    first.close()
+    second.close()
+
+
+def test_blind_transfer_plays_hold_audio_until_the_next_agent_joins(browsers, scene: Scene) -> None:
+    first = softphone(browsers[660], scene)
+    _, call_id = answered_call(scene, first)
+    first.locator("#transfer-tools summary").click()
+    expect(first.locator("#hold-file")).to_contain_text("hold.mp3")
+    first.locator("#hold-file").select_option("hold.mp3")
+    first.locator("#blind").click()
+    expect(first.locator("#audio-panel")).to_be_hidden()  # detached by the transfer, and stays away
+    expect(first.locator("#notice")).to_contain_text("Transferred: the next agent's link")
+    expect(first.locator("#link")).to_be_visible()
+    link = first.locator("#link").input_value()
+    assert "calltoken=cbt." in link, link
+    wait_until(lambda: user_hears(scene, call_id, 550), timeout=10, what="Alice to hear the hold audio")
+    assert scene.call_status(call_id).get("Transferring") is True
+
+    second = browsers[880].new_page()
+    second.goto(link.replace("/#", "/?relay=1&raw=1#"))
+    expect(second.locator("#audio-state")).to_have_text("connected", timeout=15000)
+    wait_until(
+        lambda: user_hears(scene, call_id, 880) and not user_hears(scene, call_id, 550),
+        timeout=10,
+        what="Alice to hear the next agent and no more hold audio",
+    )
+    assert not user_hears(scene, call_id, 660)  # the first agent stayed away
     scene.post("/call/end", {"CallID": call_id})
     expect(second.locator("#audio-panel")).to_be_hidden(timeout=10000)
     first.close()
