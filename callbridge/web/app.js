@@ -7,7 +7,7 @@ import { showHistory, showRecordings } from "./history.js";
 import { clearLink, fillFilePickers, resetPanel, showCall, showProgress, tick, wirePanel } from "./incall.js";
 import { bindKeys } from "./keys.js";
 import { showLevel, watchMicrophone } from "./levels.js";
-import { ring, startRing, stopRing, unlockOnGesture } from "./ring.js";
+import { ring, ringMuted, startRing, stopRing, unlockOnGesture } from "./ring.js";
 import { showSupervisor } from "./supervisor.js";
 import { $, button, el, notice, who } from "./ui.js";
 
@@ -89,7 +89,10 @@ function render() {
   if (ringing) {
     $("incoming-who").textContent = who(ringing);
     $("incoming").dataset.callId = ringing.CallID;
-    startRing(who(ringing), ringing.CallID);
+    if (!ring.active) {
+      startRing(who(ringing), ringing.CallID);
+      setTimeout(() => ringMuted() && notice("Click anywhere on the page once to hear calls ring.", "info"), 1000);
+    }
   } else stopRing();
   if (page.session) showSupervisor($("supervised"), live, page.audio?.callId, (id, role) => joinAudio(id, { role }));
 }

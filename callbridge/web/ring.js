@@ -77,6 +77,9 @@ export function startRing(label, callId) {
   }
 }
 
+// Ringing, but silent: the browser keeps the page's audio off until a click or key on it.
+export const ringMuted = () => ring.active && ring.context !== null && ring.context.state !== "running";
+
 export function stopRing() {
   if (!ring.active) return;
   ring.active = false;
