@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from callbridge import __version__
 from callbridge.api.envelope import install_error_handlers
+from callbridge.api.forwarding import install_forwarding
 from callbridge.api.middleware import install_middleware
 from callbridge.api.openapi import CallbridgeAPI
 from callbridge.api.routes import (
@@ -20,6 +21,7 @@ from callbridge.api.routes import (
     calls,
     events,
     health,
+    internal,
     media,
     rtp,
     sessions,
@@ -63,6 +65,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     app.state.gateway = gw
     install_error_handlers(app)
+    install_forwarding(app, gw)
     routers = (
         health,
         sessions,
@@ -77,6 +80,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         rtp,
         whatsapp,
         admin,
+        internal,
     )
     for module in routers:
         app.include_router(module.router)

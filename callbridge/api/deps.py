@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.permissions import Permissions
 from callbridge.calls.service import CallService
+from callbridge.cluster.news_routing import NewsRouting
 from callbridge.config import Settings
 from callbridge.connectors.registry import Connectors
 from callbridge.errors import InvalidRequest
@@ -43,6 +44,10 @@ def _connectors(request: Request) -> Connectors:
     return gateway_of(request).connectors
 
 
+def _news_routing(request: Request) -> NewsRouting:
+    return gateway_of(request).news
+
+
 def _settings(request: Request) -> Settings:
     return gateway_of(request).settings
 
@@ -69,6 +74,7 @@ PermissionsDep = Annotated[Permissions, Depends(_permissions)]
 Feed = Annotated[CallFeed, Depends(_feed)]
 ConnectorsDep = Annotated[Connectors, Depends(_connectors)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+NewsRoutingDep = Annotated[NewsRouting, Depends(_news_routing)]
 Ice = Annotated[IceSettings, Depends(_ice)]
 OutboxAdminDep = Annotated[OutboxAdmin, Depends(_outbox_admin)]
 CallTokenKey = Annotated[str, Depends(_call_token_key)]

@@ -103,6 +103,7 @@ class CallView(TypedDict):
     Announcing: NotRequired[bool]
     Name: NotRequired[str]
     CallbackData: NotRequired[str]
+    Node: NotRequired[str]
     AnsweredAt: NotRequired[str]
     EndedAt: NotRequired[str]
     EndReason: NotRequired[str]

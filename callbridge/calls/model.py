@@ -40,6 +40,7 @@ class CallSnapshot:
     end_reason: str | None
     duration: float | None
     callback_data: str | None
+    node_id: str | None
     media: MediaStatus | None  # while the call is live and has media
 
     @property
@@ -61,6 +62,7 @@ class Call:
     end_reason: str | None = None
     duration: float | None = None
     callback_data: str | None = None  # the app's reference for the call, sent to Meta (biz_opaque_callback_data)
+    node_id: str | None = None  # the node carrying its media
 
     # Live only, never stored.
     offer_sdp: str | None = None
@@ -90,6 +92,7 @@ class Call:
             end_reason=self.end_reason,
             duration=self.duration,
             callback_data=self.callback_data,
+            node_id=self.node_id,
             media=self.media.status() if self.media is not None and self.live else None,
         )
 
@@ -106,6 +109,7 @@ class Call:
             "end_reason": self.end_reason,
             "duration": self.duration,
             "callback_data": self.callback_data,
+            "node_id": self.node_id,
         }
 
     @classmethod
@@ -123,4 +127,5 @@ class Call:
             end_reason=row.end_reason,
             duration=row.duration,
             callback_data=row.callback_data,
+            node_id=row.node_id,
         )

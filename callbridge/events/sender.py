@@ -110,12 +110,23 @@ class Sender:
             await s.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row.id, OutboxRow.status == "pending")
-                .values(attempts=attempts, last_error=error, next_attempt_at=now + timedelta(seconds=delay))
+                .values(
+                    attempts=attempts,
+                    last_error=error,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
             await s.commit()
 
     async def _finish(self, row: OutboxRow, status: str, error: str | None = None, attempts: int | None = None) -> None:
-        values: dict[str, object] = {"status": status, "attempts": attempts or row.attempts + 1}
+        values: dict[str, object] = {
+            "status": status,
+            "attempts": attempts or row.attempts + 1,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
         if status == "delivered":
             values["delivered_at"] = utcnow()
         if error is not None:

@@ -53,6 +53,8 @@ def call_view(call: CallSnapshot) -> Wire:
         data["Name"] = call.contact_name
     if call.callback_data:
         data["CallbackData"] = call.callback_data
+    if call.node_id:
+        data["Node"] = call.node_id
     if call.answered_at:
         data["AnsweredAt"] = call.answered_at.isoformat()
     if call.ended_at:
