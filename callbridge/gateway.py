@@ -150,6 +150,7 @@ class Gateway:
             self._turn_task.cancel()
         if self.reaper is not None:
             await self.reaper.stop()
+        await self.news.stop()
         await self.calls.shutdown()
         if self.registry is not None:
             await self.registry.stop()

@@ -223,12 +223,22 @@ class Runtime(BaseModel):
     peerConnections: int
 
 
+class NodeView(BaseModel):
+    ID: str
+    URL: str
+    State: Literal["active", "draining"]
+    Calls: int
+    MaxCalls: int = Field(description="0: no limit")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
     database: Literal["ok"]
     turn: TurnCheck
     calls: int
+    Node: str = Field(description="this node's id (CALLBRIDGE_NODE_ID)")
+    Nodes: list[NodeView] | None = Field(None, description="the cluster's live nodes, when several share the database")
     loopLagMs: dict[str, float]
     runtime: Runtime
 

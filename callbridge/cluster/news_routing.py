@@ -4,6 +4,7 @@ carries it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -14,8 +15,13 @@ from callbridge.connectors.base import Connector
 from callbridge.connectors.events import CallNews, IncomingCall
 from callbridge.errors import GatewayError
 from callbridge.store.models import SessionRow
+from callbridge.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
+
+
+RECORD_WAIT = 10.0  # seconds news of a call unknown here waits for another node to record the call
+RECORD_POLL = 0.1
 
 
 class NewsRouting:
@@ -23,6 +29,35 @@ class NewsRouting:
         self.calls = calls
         self.records = records
         self.placement = placement
+        self._waiting: dict[str, asyncio.Task[None]] = {}
+        self._tasks = BackgroundTasks()
+
+    async def stop(self) -> None:
+        await self._tasks.stop(within=0)
+
+    def release_held(self, session: SessionRow, connector: Connector) -> None:
+        """The connector holds news of calls it has not seen begin; on a node of several, such a call is often
+        one another node placed (or took): once the call is on record, its news goes to that node."""
+        if not self.placement.clustered:
+            return
+        for call_id in connector.deliveries.held_calls():
+            if call_id not in self._waiting:
+                self._waiting[call_id] = self._tasks.spawn(self._release_when_recorded(session, connector, call_id))
+
+    async def _release_when_recorded(self, session: SessionRow, connector: Connector, call_id: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + RECORD_WAIT
+            while not await self.records.known(call_id):
+                if loop.time() > deadline or call_id not in connector.deliveries.held_calls():
+                    return
+                await asyncio.sleep(RECORD_POLL)
+            for news in connector.deliveries.announce(call_id):
+                await self.handle(session, connector, news)
+        except Exception:
+            log.exception("news held for a call could not be handed on", extra={"call": call_id})
+        finally:
+            self._waiting.pop(call_id, None)
 
     async def handle(self, session: SessionRow, connector: Connector, news: CallNews) -> None:
         node = await self._node_for(session, connector, news)

@@ -67,6 +67,7 @@ async def receive(
                 await permissions.answered(session, event)
             else:
                 await news.handle(session, connector, event)
+        news.release_held(session, connector)
     # Meta retries what is not acknowledged and in the end disables the subscription: a signed delivery we have
     # no use for (another number of the app, a field we do not read) is logged and acknowledged.
     unrouted = intake.phone_number_ids(payload) - {str(s.phone_number_id) for s, _ in signed_by}
