@@ -89,6 +89,23 @@ def test_an_unlisted_origin_gets_no_cors_headers(tmp_path: Path, method: str, pa
         assert r.status_code == 405  # answered as without CORS: no route takes OPTIONS
 
 
+def test_answers_carry_the_origin_only_for_a_listed_one(tmp_path: Path) -> None:
+    """The answer itself (after the preflight, or with none, as for a script) names the origin it is for."""
+
+    async def fetch(app: FastAPI, origin: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            return await client.get("/sdk/callbridge.js", headers={"Origin": origin})
+
+    listed = app_with(tmp_path, cors_origins=ALLOWED)
+    r = asyncio.run(fetch(listed, ALLOWED))
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ALLOWED
+    assert "X-Request-ID" in r.headers["access-control-expose-headers"]
+    assert "Origin" in r.headers["vary"]
+    for app, origin in ((listed, "https://evil.example.com"), (app_with(tmp_path), ALLOWED)):
+        r = asyncio.run(fetch(app, origin))
+        assert r.status_code == 200 and cors_headers(r) == {}, (origin, r.headers)
+
+
 # In the page: the SDK, imported from `sdk` (the gateway's, or a copy from the page's origin), joins the call.
 JOIN_JS = """
 async ({ sdk, gateway, callId, token }) => {
