@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from callbridge import __version__
+from callbridge.api.docs import install_docs
 from callbridge.api.envelope import install_error_handlers
 from callbridge.api.forwarding import install_forwarding
 from callbridge.api.middleware import install_middleware
@@ -20,6 +21,7 @@ from callbridge.api.routes import (
     autoanswer,
     calls,
     events,
+    files,
     health,
     internal,
     media,
@@ -60,7 +62,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # install_docs: Swagger UI from the gateway itself, not from a CDN
         redoc_url=None,
     )
     app.state.gateway = gw
@@ -77,6 +79,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         transfer,
         streams,
         autoanswer,
+        files,
         rtp,
         whatsapp,
         admin,
@@ -84,6 +87,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
     )
     for module in routers:
         app.include_router(module.router)
+    install_docs(app)
     app.mount("/sdk", StaticFiles(directory=WEB_DIR), name="sdk")
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
 

@@ -191,9 +191,8 @@ def _demo(args: argparse.Namespace) -> int:
     settings.ensure_dirs()
     if not _database_ready(settings):
         return 2
-    admin_token, generated = settings.load_or_create_admin_token()
-    if generated:
-        print(f"Generated the admin token (stored in {settings.data_dir / 'admin_token'}):\n  {admin_token}")
+    # The demo provisions its session itself: the admin token stays in the data dir, unprinted.
+    admin_token, _ = settings.load_or_create_admin_token()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(settings, admin_token))
     return 0

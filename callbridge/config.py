@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(
         256, ge=0, description="open connections one client address may hold (0: no limit)"
     )
+    cors_origins: str = Field(
+        "",
+        description="comma list of origins (https://app.example.com) whose pages may call the API and load the SDK"
+        " from the browser (CORS); none by default",
+    )
     proxy_addresses: str = Field(
         "127.0.0.1,::1",
         description="comma list of addresses (a reverse proxy) whose connections the per-client limit ignores",
@@ -150,6 +155,9 @@ class Settings(BaseSettings):
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")
     demo_token: str = Field("demo", description="session token that `callbridge demo` provisions")
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -25,6 +25,7 @@ from callbridge.errors import InvalidRequest
 from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
 from callbridge.events.outbox_admin import OutboxAdmin
+from callbridge.file_library import FileLibrary
 from callbridge.loop_lag import LoopLag
 from callbridge.malloc_trim import MallocTrim
 from callbridge.media import aiortc_fixes
@@ -118,6 +119,7 @@ class Gateway:
             self.reaper = Reaper(self.db, self.registry, self.calls, self.records)
         self.calls.on_incoming = AutoAnswer(self.calls, settings.files_dir).on_incoming
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
+        self.files = FileLibrary(settings.files_dir, self.db)
 
     async def start(self) -> None:
         self.settings.ensure_dirs()

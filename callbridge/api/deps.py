@@ -14,6 +14,7 @@ from callbridge.config import Settings
 from callbridge.connectors.registry import Connectors
 from callbridge.errors import InvalidRequest
 from callbridge.events.outbox_admin import OutboxAdmin
+from callbridge.file_library import FileLibrary
 from callbridge.gateway import Gateway
 from callbridge.media.ice import IceSettings
 from callbridge.sessions import SessionService
@@ -60,6 +61,10 @@ def _outbox_admin(request: Request) -> OutboxAdmin:
     return gateway_of(request).outbox_admin
 
 
+def _files(request: Request) -> FileLibrary:
+    return gateway_of(request).files
+
+
 def _call_token_key(request: Request) -> str:
     return gateway_of(request).call_token_key
 
@@ -77,6 +82,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 NewsRoutingDep = Annotated[NewsRouting, Depends(_news_routing)]
 Ice = Annotated[IceSettings, Depends(_ice)]
 OutboxAdminDep = Annotated[OutboxAdmin, Depends(_outbox_admin)]
+FilesDep = Annotated[FileLibrary, Depends(_files)]
 CallTokenKey = Annotated[str, Depends(_call_token_key)]
 AdminToken = Annotated[str, Depends(_admin_token)]
 GatewayDep = Annotated[Gateway, Depends(gateway_of)]  # for /health only, which reports on the whole

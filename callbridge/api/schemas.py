@@ -288,3 +288,23 @@ class AutoAnswerView(BaseModel):
     Enabled: bool
     Stream: AutoAnswerStreamView | None
     Announce: str | None
+
+
+class FileView(TypedDict):
+    """A file under the files directory; a recording also names its call."""
+
+    Name: str
+    Size: int
+    Modified: str
+    Seconds: NotRequired[float]
+    CallID: NotRequired[str]
+    Incomplete: NotRequired[bool]
+
+
+class FileList(BaseModel):
+    files: list[FileView]
+
+
+class FileDeleted(BaseModel):
+    Name: str
+    Recording: bool = Field(description="it was a recording: its record went with it")
