@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TEST_PACKAGES := chromium coturn ffmpeg
+TEST_PACKAGES := chromium coturn ffmpeg nginx
 
 .PHONY: demo test test-postgres bench soak lint venv clean
 

@@ -21,6 +21,7 @@ from callbridge.api.routes import (
     events,
     health,
     media,
+    metrics,
     rtp,
     sessions,
     streams,
@@ -77,6 +78,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         rtp,
         whatsapp,
         admin,
+        metrics,
     )
     for module in routers:
         app.include_router(module.router)

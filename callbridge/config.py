@@ -117,6 +117,10 @@ class Settings(BaseSettings):
             raise ValueError("must be FIRST-LAST within 1024-65535, with room for an even port and the next one")
         return value
 
+    metrics_public: bool = Field(
+        False, description="serve GET /metrics to anyone (by default it needs the admin token)"
+    )
+
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")
     demo_token: str = Field("demo", description="session token that `callbridge demo` provisions")

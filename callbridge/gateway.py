@@ -23,6 +23,7 @@ from callbridge.malloc_trim import MallocTrim
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
 from callbridge.media.turn_check import TurnStatus, check_turn
+from callbridge.metrics.scrape import Metrics, node_id_of
 from callbridge.sessions import SessionService
 from callbridge.store import Database
 from callbridge.store.models import SessionRow
@@ -78,6 +79,7 @@ class Gateway:
         )
         self.calls.on_incoming = AutoAnswer(self.calls, settings.files_dir).on_incoming
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
+        self.metrics = Metrics(self.db, lambda: self.calls.live.values(), self.loop_lag, node_id_of(settings))
 
     async def start(self) -> None:
         self.settings.ensure_dirs()

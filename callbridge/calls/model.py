@@ -41,6 +41,7 @@ class CallSnapshot:
     duration: float | None
     callback_data: str | None
     media: MediaStatus | None  # while the call is live and has media
+    quality: dict[str, Any] | None = None  # once ended: the WhatsApp leg's LossPercent, JitterP95Ms, LateFrames
 
     @property
     def live(self) -> bool:
@@ -61,6 +62,7 @@ class Call:
     end_reason: str | None = None
     duration: float | None = None
     callback_data: str | None = None  # the app's reference for the call, sent to Meta (biz_opaque_callback_data)
+    quality: dict[str, Any] | None = None  # set once ended, from the WhatsApp leg's final figures
 
     # Live only, never stored.
     offer_sdp: str | None = None
@@ -91,7 +93,20 @@ class Call:
             duration=self.duration,
             callback_data=self.callback_data,
             media=self.media.status() if self.media is not None and self.live else None,
+            quality=self.final_quality(),
         )
+
+    def final_quality(self) -> dict[str, Any] | None:
+        """Once the call has ended, how its WhatsApp leg's audio arrived (None if no audio ever came)."""
+        if self.quality is None and self.state is State.ENDED and self.media is not None:
+            summary = self.media.whatsapp_summary()
+            if summary.carried_rtp:
+                self.quality = {
+                    "LossPercent": round(summary.loss_percent, 2),
+                    "JitterP95Ms": round(summary.jitter_p95_ms, 2),
+                    "LateFrames": summary.late,
+                }
+        return self.quality
 
     def row_values(self) -> dict[str, Any]:
         return {
@@ -106,6 +121,7 @@ class Call:
             "end_reason": self.end_reason,
             "duration": self.duration,
             "callback_data": self.callback_data,
+            "quality": self.final_quality(),
         }
 
     @classmethod
@@ -123,4 +139,5 @@ class Call:
             end_reason=row.end_reason,
             duration=row.duration,
             callback_data=row.callback_data,
+            quality=row.quality,
         )
