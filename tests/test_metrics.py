@@ -104,15 +104,17 @@ async def test_a_call_shows_in_the_metrics_and_keeps_its_quality(scene: Scene) -
     listed = gateway.get("/call/status", token=scene.token, params={"History": 5}).json()["data"]["calls"]
     assert next(c for c in listed if c["CallID"] == call_id)["Quality"] == quality
 
-    def grew(name: str, **labels: str) -> float:  # labels seen for the first time were 0 before
-        return value(after, name, **labels) - sum(series(before, name, **labels))
-
     def settled() -> Samples | None:  # the last webhook deliveries are timed once they are answered
         samples = scrape(gateway)
         return samples if value(samples, "callbridge_webhook_outbox_events", status="pending") == 0 else None
 
-    after = await wait_for(settled, what="the outbox to drain")
-    assert after is not None
+    drained = await wait_for(settled, what="the outbox to drain")
+    assert drained is not None
+    after: Samples = drained
+
+    def grew(name: str, **labels: str) -> float:  # labels seen for the first time were 0 before
+        return value(after, name, **labels) - sum(series(before, name, **labels))
+
     assert grew("callbridge_calls_total", direction="outgoing", outcome="answered") == 1
     assert value(after, "callbridge_calls", state="active") == 0
     assert grew("callbridge_call_setup_seconds_count", direction="outgoing") == 1
