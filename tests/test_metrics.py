@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbridge.media.quality import ArrivalJitter, Reservoir
+from callbridge.media.rtp_transcode import G711Inbound
 from callbridge.testing import Gateway
 from tests.support.audio_files import write_tone
 from tests.support.browser import PyBrowser, wait_for
@@ -178,3 +179,10 @@ def test_jitter_follows_rfc_3550() -> None:
         shaky.arrived(i * 0.020 + (0.010 if i % 2 else 0.0), i * 960)
     assert shaky.jitter_ms == pytest.approx(10.0, abs=0.5)
     assert shaky.p95_ms() == pytest.approx(10.0, abs=0.5)
+
+
+def test_g711_legs_measure_jitter_on_their_8_khz_clock() -> None:
+    inbound = G711Inbound("pcmu")
+    for i in range(100):  # 20 ms packets of 160 samples, on time: no jitter at all
+        inbound.jitter.arrived(i * 0.020, i * 160)
+    assert inbound.jitter.p95_ms() == pytest.approx(0.0, abs=1e-9)
