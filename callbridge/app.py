@@ -25,6 +25,7 @@ from callbridge.api.routes import (
     health,
     internal,
     media,
+    metrics,
     rtp,
     sessions,
     streams,
@@ -84,6 +85,7 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         whatsapp,
         admin,
         internal,
+        metrics,
     )
     for module in routers:
         app.include_router(module.router)

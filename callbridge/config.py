@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     node_timeout: float = Field(
         10.0, gt=0, description="seconds without a heartbeat after which a node is lost and its calls are ended"
     )
+    metrics_public: bool = Field(
+        False, description="serve GET /metrics to anyone (by default it needs the admin token)"
+    )
 
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")

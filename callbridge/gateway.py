@@ -31,6 +31,7 @@ from callbridge.malloc_trim import MallocTrim
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
 from callbridge.media.turn_check import TurnStatus, check_turn
+from callbridge.metrics.scrape import Metrics
 from callbridge.sessions import SessionService
 from callbridge.store import Database
 from callbridge.store.models import SessionRow
@@ -120,6 +121,7 @@ class Gateway:
         self.calls.on_incoming = AutoAnswer(self.calls, settings.files_dir).on_incoming
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
         self.files = FileLibrary(settings.files_dir, self.db)
+        self.metrics = Metrics(self.db, lambda: self.calls.live.values(), self.loop_lag, self.node_id, self._node_state)
 
     async def start(self) -> None:
         self.settings.ensure_dirs()
@@ -162,6 +164,9 @@ class Gateway:
         await self.dispatcher.stop()
         await self.http.aclose()
         await self.db.close()
+
+    def _node_state(self) -> str:
+        return self.registry.state.value if self.registry is not None else "active"
 
     async def drain(self) -> None:
         """Take no new calls; return once this node's live calls have ended or the drain timeout has passed."""

@@ -87,9 +87,19 @@ class EndpointView(TypedDict):
     Since: str
 
 
+class QualityView(TypedDict):
+    """How the WhatsApp user's audio arrived over the call, from the WhatsApp leg's final figures: frames lost
+    (given up on after the jitter buffer's loss timeout) in percent, the 95th percentile of RFC 3550's
+    interarrival jitter in ms, and frames that came after their place was given up."""
+
+    LossPercent: float
+    JitterP95Ms: float
+    LateFrames: int
+
+
 class CallView(TypedDict):
     """The Call object; the optional keys appear once they apply (Name: the user's profile name, when WhatsApp
-    gives it; Duration in seconds, once ended)."""
+    gives it; Duration in seconds, once ended; Quality once ended, when audio came from WhatsApp)."""
 
     CallID: str
     Phone: str
@@ -108,6 +118,7 @@ class CallView(TypedDict):
     EndedAt: NotRequired[str]
     EndReason: NotRequired[str]
     Duration: NotRequired[float]
+    Quality: NotRequired[QualityView]
     Warnings: NotRequired[list[str]]
     Recording: NotRequired[RecordingView]
     Playing: NotRequired[TrackView]

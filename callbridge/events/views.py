@@ -61,6 +61,8 @@ def call_view(call: CallSnapshot) -> Wire:
         data["EndedAt"] = call.ended_at.isoformat()
         data["EndReason"] = call.end_reason
         data["Duration"] = call.duration or 0.0
+    if call.quality is not None:
+        data["Quality"] = dict(call.quality)
     return data
 
 
