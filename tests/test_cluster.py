@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from asyncio import to_thread
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from callbridge.testing import Emulator, Gateway, Scene, WebhookReceiver, expect_ok, wait_until
+from callbridge.testing import Emulator, Gateway, Scene, WebhookReceiver, expect_ok, free_port, wait_until
 from tests.support.audio_files import write_tone
 from tests.support.browser import PyBrowser, wait_for
 from tests.support.database import POSTGRES_URL, SECRET_KEY, fresh_database
@@ -226,11 +227,19 @@ async def test_a_killed_nodes_calls_are_ended_by_a_survivor(three_nodes: tuple[l
         for call_id in spared:
             expect_ok(await to_thread(scene.post, "/call/play", {"CallID": call_id, "AudioFile": "tone880.wav"}))
 
+        recorded = expect_ok(await to_thread(scene.post, "/call/record", {"CallID": doomed[0], "Announce": ""})).json()[
+            "data"
+        ]["Path"]
+        await asyncio.sleep(1.5)
+
         await to_thread(victim.kill)
         for call_id in doomed:
             ended = await to_thread(scene.wait_event, call_id, "CallTerminate", NODE_TIMEOUT + 5)
             assert ended["Reason"] == LOST_REASON
             await wait_for(partial(emulator_state_is, scene, call_id, "ended"), within=5, what="Meta told")
+        listed = expect_ok(scene.gateway.get("/files", token=scene.token, params={"Kind": "recordings"}))
+        recording = next(f for f in listed.json()["data"]["files"] if f["CallID"] == doomed[0])
+        assert recording["Incomplete"] is True and recorded.endswith(recording["Name"]), recording
         for call_id in spared:
             assert scene.call_status(call_id)["State"] == "active"
             # Its node still plays into it.
@@ -279,3 +288,47 @@ async def test_a_draining_node_keeps_its_call_and_takes_no_new_ones(two_nodes: t
 
 def other_than_name(name: str) -> str:
     return "node-1" if name == "node-0" else "node-0"
+
+
+def free_port_pair() -> int:
+    """A port whose next one is free too (``--workers 2`` gives its workers node ports N and N+1)."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.suppress(OSError), socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", base))
+            b.bind(("127.0.0.1", base + 1))
+            return base
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_workers_share_one_port_and_both_carry_calls(tmp_path: Path) -> None:
+    with (
+        fresh_database(tmp_path) as database_url,
+        Emulator(tmp_path / "emulator") as emulator,
+        WebhookReceiver() as receiver,
+    ):
+        node_port = free_port_pair()
+        box = Gateway(tmp_path / "box", database_url, node_port=node_port, ice_hosts="127.0.0.1", secret_key=SECRET_KEY)
+        box.command += ["--workers", "2"]
+        with box:
+            scene = Scene(box, emulator, receiver).setup()
+            nodes: dict[str, str] = {}
+            # The kernel spreads new connections over the two workers: each call on a connection of its own.
+            for _ in range(20):
+                wa_id = scene.user(say="tone:440", answer_after_ms=0)
+                r = httpx.post(f"{box.url}/call/make", headers={"token": scene.token}, json={"Phone": wa_id})
+                call = expect_ok(r).json()["data"]["call"]
+                nodes[call["CallID"]] = call["Node"]
+                if len(set(nodes.values())) == 2:
+                    break
+            assert len(set(nodes.values())) == 2, f"one worker took every call: {nodes}"
+            for call_id in nodes:
+                scene.wait_event(call_id, "CallAccept")
+            for port in (node_port, node_port + 1):
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"admintoken": box.admin_token}).text
+                for family in ("callbridge_calls", "callbridge_node_state", "callbridge_webhook_outbox_events"):
+                    assert f"# TYPE {family} " in text, (port, family)
+                assert f'node="{socket.gethostname()}:{port}"' in text
+            for call_id in nodes:
+                expect_ok(scene.post("/call/end", {"CallID": call_id}))
+                scene.wait_event(call_id, "CallTerminate")
