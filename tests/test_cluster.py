@@ -93,6 +93,20 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[list[Gateway], Scene]]:
         yield running
 
 
+async def session_events(node: Gateway, scene: Scene, seen: list[dict[str, Any]]) -> None:
+    """Collect the session-wide stream's CallState events from ``node``."""
+    async with (
+        httpx.AsyncClient(base_url=node.url, timeout=None, trust_env=False) as http,
+        http.stream("GET", "/call/events", params={"token": scene.token}) as stream,
+    ):
+        kind = ""
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind == "CallState":
+                seen.append(json.loads(line[5:]))
+
+
 def by_node(nodes: list[Gateway]) -> dict[str, Gateway]:
     return {f"node-{i}": node for i, node in enumerate(nodes)}
 
@@ -139,9 +153,19 @@ async def test_calls_spread_and_are_controlled_through_any_node(
 ) -> None:
     nodes, scene = three_nodes
     if True:
+        # The session's event stream from one node, as a softphone holds it, while calls land on every node.
+        seen: list[dict[str, Any]] = []
+        watcher = asyncio.create_task(session_events(nodes[0], scene, seen))
+        await asyncio.sleep(1)
         calls = await to_thread(place_answered_calls, scene, 6)
         owners = {call_id: scene.call_status(call_id)["Node"] for call_id in calls}
         assert len(set(owners.values())) >= 2, f"nginx spread the calls over one node only: {owners}"
+        await wait_for(
+            lambda: {e["CallID"] for e in seen if e.get("Event") == "active"} >= set(calls),
+            within=10,
+            what="node-0's session stream to show every node's calls going active",
+        )
+        watcher.cancel()
 
         call_id = calls[0]
         owner = owners[call_id]

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.permissions import Permissions
 from callbridge.calls.service import CallService
+from callbridge.cluster.forward import Forwarder
 from callbridge.cluster.news_routing import NewsRouting
 from callbridge.config import Settings
 from callbridge.connectors.registry import Connectors
@@ -49,6 +50,10 @@ def _news_routing(request: Request) -> NewsRouting:
     return gateway_of(request).news
 
 
+def _forwarder(request: Request) -> Forwarder | None:
+    return gateway_of(request).forwarder
+
+
 def _settings(request: Request) -> Settings:
     return gateway_of(request).settings
 
@@ -80,6 +85,7 @@ Feed = Annotated[CallFeed, Depends(_feed)]
 ConnectorsDep = Annotated[Connectors, Depends(_connectors)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 NewsRoutingDep = Annotated[NewsRouting, Depends(_news_routing)]
+ForwarderDep = Annotated[Forwarder | None, Depends(_forwarder)]  # None on a lone gateway
 Ice = Annotated[IceSettings, Depends(_ice)]
 OutboxAdminDep = Annotated[OutboxAdmin, Depends(_outbox_admin)]
 FilesDep = Annotated[FileLibrary, Depends(_files)]

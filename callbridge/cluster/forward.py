@@ -58,7 +58,7 @@ class Forwarder:
             raise Unavailable(f"the node carrying the call ({node_id}) is not answering: its calls are being ended")
         return node.url
 
-    def _headers(self, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    def node_headers(self, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
         return [*(extra or []), (SECRET_HEADER, self.secret), (FORWARDED_BY_HEADER, self.registry.node_id)]
 
     async def proxy(self, request: Request, node_id: str) -> Response:
@@ -73,7 +73,7 @@ class Forwarder:
             base + request.url.path,
             params=request.url.query,
             content=await request.body(),
-            headers=self._headers(headers),
+            headers=self.node_headers(headers),
         )
         try:
             answer = await self.http.send(upstream, stream=True)
@@ -92,7 +92,7 @@ class Forwarder:
         answer = await self.http.post(
             base + NEWS_PATH,
             json={"session_id": session.id, "news": news_wire.encode(news)},
-            headers=self._headers(),
+            headers=self.node_headers(),
             timeout=10.0,
         )
         answer.raise_for_status()
