@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TEST_PACKAGES := chromium coturn ffmpeg
+TEST_PACKAGES := chromium coturn ffmpeg nginx
 
 .PHONY: demo test test-postgres bench soak lint venv clean
 
@@ -28,7 +28,7 @@ test: venv lint
 
 # The store and webhook tests again, against Debian's PostgreSQL (what CI does too).
 test-postgres: venv
-	scripts/install-test-deps.sh postgresql
+	scripts/install-test-deps.sh postgresql nginx
 	CALLBRIDGE_TEST_DATABASE_URL=$$(scripts/test-postgres.sh) $(BIN)/pytest -m store
 
 # callbridge against a naive aiortc bridge; writes bench/results/latest.{json,md} (< 10 min on 2 cores).

@@ -11,7 +11,9 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from callbridge import __version__
+from callbridge.api.docs import install_docs
 from callbridge.api.envelope import install_error_handlers
+from callbridge.api.forwarding import install_forwarding
 from callbridge.api.middleware import install_middleware
 from callbridge.api.openapi import CallbridgeAPI
 from callbridge.api.routes import (
@@ -19,8 +21,11 @@ from callbridge.api.routes import (
     autoanswer,
     calls,
     events,
+    files,
     health,
+    internal,
     media,
+    metrics,
     rtp,
     sessions,
     streams,
@@ -58,11 +63,12 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # install_docs: Swagger UI from the gateway itself, not from a CDN
         redoc_url=None,
     )
     app.state.gateway = gw
     install_error_handlers(app)
+    install_forwarding(app, gw)
     routers = (
         health,
         sessions,
@@ -74,12 +80,16 @@ def create_app(settings: Settings, admin_token: str) -> FastAPI:
         transfer,
         streams,
         autoanswer,
+        files,
         rtp,
         whatsapp,
         admin,
+        internal,
+        metrics,
     )
     for module in routers:
         app.include_router(module.router)
+    install_docs(app)
     app.mount("/sdk", StaticFiles(directory=WEB_DIR), name="sdk")
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
 

@@ -46,25 +46,61 @@ def _database_ready(settings: Settings) -> bool:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from callbridge.api.server import server_config
     from callbridge.app import create_app
+    from callbridge.cluster.drain import DrainingServer
+    from callbridge.cluster.workers import listen_socket
     from callbridge.debug_heap import install_from_environment
+    from callbridge.gateway import ClusterNeedsPostgres
 
     settings = _settings(args)
     setup_logging(settings.log_level, settings.log_json)
     install_from_environment()  # SIGUSR1 heap dumps, only with CALLBRIDGE_TRACEMALLOC_DUMP_DIR set
     settings.ensure_dirs()
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     if not _database_ready(settings):
         return 2
     admin_token, generated = settings.load_or_create_admin_token()
     if generated:
         where = settings.data_dir / "admin_token"
         print(f"Generated the admin token (stored in {where}):\n  {admin_token}", flush=True)
-    app = create_app(settings, admin_token)
-    uvicorn.Server(server_config(app, settings, settings.host, settings.port)).run()
+    try:
+        app = create_app(settings, admin_token)
+    except ClusterNeedsPostgres as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    gateway = app.state.gateway
+    # A node of several drains on SIGTERM (the others take its new calls); a lone gateway stops at once.
+    server = DrainingServer(
+        server_config(app, settings, settings.host, settings.port), gateway.drain if settings.clustered else None
+    )
+    sockets = [listen_socket(settings.host, settings.port, reuse_port=settings.reuse_port)]
+    if settings.node_port and settings.node_port != settings.port:
+        sockets.append(listen_socket(settings.host, settings.node_port, reuse_port=False))
+    server.run(sockets=sockets)
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    from callbridge.cluster.workers import Workers
+
+    if not settings.resolved_database_url().startswith("postgresql"):
+        print(
+            "error: --workers runs several nodes, which share one PostgreSQL database: set"
+            " CALLBRIDGE_DATABASE_URL=postgresql+asyncpg://... (SQLite is for a single process)",
+            file=sys.stderr,
+        )
+        return 2
+    # Once, before the workers start: the migrations and the generated secrets are not raced.
+    if not _database_ready(settings):
+        return 2
+    admin_token, generated = settings.load_or_create_admin_token()
+    if generated:
+        print(f"Generated the admin token (stored in {settings.data_dir / 'admin_token'}):\n  {admin_token}")
+    settings.call_token_key()
+    print(f"callbridge: {args.workers} workers on {settings.host}:{settings.port}", flush=True)
+    return Workers(settings, args.workers, args.serve_args).run()
 
 
 async def _create_token(settings: Settings, args: argparse.Namespace) -> str:
@@ -155,9 +191,8 @@ def _demo(args: argparse.Namespace) -> int:
     settings.ensure_dirs()
     if not _database_ready(settings):
         return 2
-    admin_token, generated = settings.load_or_create_admin_token()
-    if generated:
-        print(f"Generated the admin token (stored in {settings.data_dir / 'admin_token'}):\n  {admin_token}")
+    # The demo provisions its session itself: the admin token stays in the data dir, unprinted.
+    admin_token, _ = settings.load_or_create_admin_token()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(settings, admin_token))
     return 0
@@ -185,12 +220,29 @@ def _secrets_new_key(_: argparse.Namespace) -> int:
     return 0
 
 
+def _without_workers(argv: list[str]) -> list[str]:
+    """``serve``'s arguments for one worker: the same, less ``--workers``."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            kept.append(arg)
+    return kept
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callbridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gateway")
     _add_settings_flags(serve, GATEWAY_FLAGS)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="run this many nodes sharing the port, one per core (needs PostgreSQL)"
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="run the gateway with the embedded emulator and the softphone")
@@ -231,5 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.serve_args = _without_workers(argv[1:])
     return int(args.run(args))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import secrets
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +52,11 @@ class Settings(BaseSettings):
     body_timeout: float = Field(30.0, gt=0, description="seconds a client has to send a request's body (408 after)")
     max_connections_per_client: int = Field(
         256, ge=0, description="open connections one client address may hold (0: no limit)"
+    )
+    cors_origins: str = Field(
+        "",
+        description="comma list of origins (https://app.example.com) whose pages may call the API and load the SDK"
+        " from the browser (CORS); none by default",
     )
     proxy_addresses: str = Field(
         "127.0.0.1,::1",
@@ -117,14 +125,62 @@ class Settings(BaseSettings):
             raise ValueError("must be FIRST-LAST within 1024-65535, with room for an even port and the next one")
         return value
 
+    node_id: str | None = Field(
+        None, description="this node's name among several sharing one database (default: hostname:port)"
+    )
+    node_url: str | None = Field(
+        None, description="URL other nodes reach this one at (default: http://HOST:PORT, the node port if set)"
+    )
+    node_port: int | None = Field(
+        None, description="a second listen port for node-to-node requests (--workers gives each worker its own)"
+    )
+    cluster_secret: SecretStr | None = Field(
+        None,
+        description="shared secret of the nodes of one cluster; setting it makes this process a node (needs"
+        " PostgreSQL): calls owned elsewhere are forwarded, the outbox is shared, SIGTERM drains",
+    )
+    max_calls: int = Field(
+        0, ge=0, description="live calls this node takes before new ones go to another node (0: no limit)"
+    )
+    drain_timeout: float = Field(
+        600.0, ge=0, description="seconds a draining node (SIGTERM, several nodes) waits for its calls to end"
+    )
+    reuse_port: bool = Field(
+        False, description="share the listen port with other processes (SO_REUSEPORT); --workers sets it"
+    )
+    node_timeout: float = Field(
+        10.0, gt=0, description="seconds without a heartbeat after which a node is lost and its calls are ended"
+    )
+    metrics_public: bool = Field(
+        False, description="serve GET /metrics to anyone (by default it needs the admin token)"
+    )
+
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")
     emulator_port: int = Field(1338, description="emulator listen port")
     demo_token: str = Field("demo", description="session token that `callbridge demo` provisions")
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'callbridge.db').resolve()}"
+
+    @property
+    def clustered(self) -> bool:
+        """Whether this process is one node of several sharing the database."""
+        return self.cluster_secret is not None
+
+    def resolved_node_id(self) -> str:
+        return self.node_id or f"{socket.gethostname()}:{self.node_port or self.port}"
+
+    def resolved_node_url(self) -> str:
+        if self.node_url:
+            return self.node_url.rstrip("/")
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else socket.gethostname()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.node_port or self.port}"
 
     def ensure_dirs(self) -> None:
         # The data dir holds the database and every generated secret: owner-only, older ones tightened too.
@@ -141,7 +197,11 @@ class Settings(BaseSettings):
         return self._secret_file(ADMIN_TOKEN_FILE)
 
     def call_token_key(self) -> str:
-        """The key that signs call-scoped browser tokens; generated once, kept in the data dir."""
+        """The key that signs call-scoped browser tokens: derived from the cluster secret on a node, so that every
+        node takes every node's tokens; otherwise generated once and kept in the data dir."""
+        if self.cluster_secret is not None:
+            secret = self.cluster_secret.get_secret_value().encode()
+            return hmac.new(secret, b"callbridge call tokens", hashlib.sha256).hexdigest()
         return self._secret_file(CALL_TOKEN_KEY_FILE)[0]
 
     def secret_box(self) -> SecretBox:

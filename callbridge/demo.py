@@ -80,9 +80,15 @@ async def first_call(gateway_url: str, emulator_url: str, token: str) -> None:
 
 def print_guide(gateway_url: str, emulator_url: str, token: str) -> None:
     users = "\n".join(f"    {u['wa_id']}  {u['name']}" for u in DEMO_USERS)
+    # The emulator's control API reads JSON: say so, as curl -d sends a form's content type by default.
+    alice_calls = (
+        f"curl -s -XPOST {emulator_url}/emulator/users/15550001001/call -H 'Content-Type: application/json'"
+        f' -d \'{{"to": "{DEMO_NUMBER.phone_number_id}"}}\''
+    )
     print(
         f"""callbridge demo is running.
 
+  Softphone {gateway_url}/?token={token}   (open it in a browser on this machine)
   Gateway   {gateway_url}   (API docs: {gateway_url}/docs)
   Emulator  {emulator_url}   (stands in for Meta and WhatsApp users)
   Session token: {token}
@@ -93,7 +99,7 @@ def print_guide(gateway_url: str, emulator_url: str, token: str) -> None:
   Try:
     curl -s -XPOST {gateway_url}/call/make -H 'token: {token}' -d '{{"Phone": "15550001003"}}'
     curl -s {gateway_url}/call/status -H 'token: {token}'
-    curl -s -XPOST {emulator_url}/emulator/users/15550001001/call -d '{{"to": "{DEMO_NUMBER.phone_number_id}"}}'
+    {alice_calls}
         (then /call/accept with the CallID that /call/status shows ringing)
 
   Ctrl-C stops everything.""",

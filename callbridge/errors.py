@@ -43,3 +43,9 @@ class UpstreamError(GatewayError):
     """WhatsApp, media or the filesystem failed."""
 
     status = 500
+
+
+class Unavailable(GatewayError):
+    """No node can do it now (every node draining or full, or the call's node not answering)."""
+
+    status = 503

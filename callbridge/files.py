@@ -22,6 +22,11 @@ def in_files_dir(name: str) -> str:
     return name[len(WAGO_PREFIX) :] if name.startswith(WAGO_PREFIX) else name
 
 
+def normalized(name: str) -> str:
+    """A client's name for a file as the gateway reports it: no WaGo ``files/`` prefix, no ``./`` or ``//``."""
+    return str(PurePosixPath(in_files_dir(name)))
+
+
 def as_wago(relative: str) -> str:
     """How WaGo reports a path under the files directory."""
     return WAGO_PREFIX + relative

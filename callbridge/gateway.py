@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import httpx
@@ -13,16 +14,24 @@ from callbridge.calls.feed import CallFeed
 from callbridge.calls.permissions import Permissions
 from callbridge.calls.records import CallRecords
 from callbridge.calls.service import CallService
+from callbridge.cluster.forward import Forwarder
+from callbridge.cluster.news_routing import NewsRouting
+from callbridge.cluster.placement import ClusterPlacement, Placement
+from callbridge.cluster.reaper import Reaper
+from callbridge.cluster.registry import NodeRegistry
 from callbridge.config import Settings
 from callbridge.connectors.kinds import all_connectors
+from callbridge.errors import InvalidRequest
 from callbridge.events.dispatcher import Dispatcher
 from callbridge.events.outbox import Outbox
 from callbridge.events.outbox_admin import OutboxAdmin
+from callbridge.file_library import FileLibrary
 from callbridge.loop_lag import LoopLag
 from callbridge.malloc_trim import MallocTrim
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
 from callbridge.media.turn_check import TurnStatus, check_turn
+from callbridge.metrics.scrape import Metrics
 from callbridge.sessions import SessionService
 from callbridge.store import Database
 from callbridge.store.models import SessionRow
@@ -31,13 +40,24 @@ log = logging.getLogger(__name__)
 TURN_CHECK_EVERY = 300.0  # seconds
 
 
+class ClusterNeedsPostgres(InvalidRequest):
+    pass
+
+
 class Gateway:
     """Everything one gateway process owns."""
 
     def __init__(self, settings: Settings, admin_token: str) -> None:
         self.settings = settings
         self.admin_token = admin_token
-        self.db = Database(settings.resolved_database_url(), settings.secret_box())
+        database_url = settings.resolved_database_url()
+        if settings.clustered and not database_url.startswith("postgresql"):
+            raise ClusterNeedsPostgres(
+                "several nodes (CALLBRIDGE_CLUSTER_SECRET, --workers) share one PostgreSQL database: set"
+                " CALLBRIDGE_DATABASE_URL=postgresql+asyncpg://... (SQLite is for a single node)"
+            )
+        self.node_id = settings.resolved_node_id()
+        self.db = Database(database_url, settings.secret_box())
         # trust_env=False: never route Graph or webhook traffic through a proxy picked up from the environment.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), trust_env=False, follow_redirects=False)
         self.ice = IceSettings.parse(
@@ -58,8 +78,9 @@ class Gateway:
             give_up_after=settings.webhook_give_up_after,
             allow_private=settings.webhook_allow_private,
             per_destination=settings.webhook_concurrency,
+            node_id=self.node_id,
         )
-        self.outbox = Outbox(self.dispatcher.notify)
+        self.outbox = Outbox(self.dispatcher.notify, shared=settings.clustered)
         self.outbox_admin = OutboxAdmin(self.db, self.dispatcher.notify)
         self._turn_task: asyncio.Task[None] | None = None
         self.loop_lag = LoopLag()
@@ -68,6 +89,23 @@ class Gateway:
         self.turn = TurnStatus()
         self.records = CallRecords(self.db, self.outbox)
         self.feed = CallFeed()
+        self.registry: NodeRegistry | None = None
+        self.forwarder: Forwarder | None = None
+        self.reaper: Reaper | None = None
+        placement = Placement(self.node_id)
+        if settings.clustered:
+            assert settings.cluster_secret is not None
+            self.registry = NodeRegistry(
+                self.db,
+                self.node_id,
+                settings.resolved_node_url(),
+                max_calls=settings.max_calls,
+                timeout=settings.node_timeout,
+                live_calls=lambda: len(self.calls.live),
+                on_declared_lost=lambda: self.calls.abandon(),
+            )
+            self.forwarder = Forwarder(self.registry, settings.cluster_secret.get_secret_value())
+            placement = ClusterPlacement(self.registry, self.forwarder)
         self.calls = CallService(
             self.records,
             self.feed,
@@ -75,16 +113,26 @@ class Gateway:
             settings.ring_timeout,
             self.ice,
             max_endpoints=settings.max_endpoints,
+            placement=placement,
         )
+        self.news = NewsRouting(self.calls, self.records, placement)
+        if self.registry is not None:
+            self.reaper = Reaper(self.db, self.registry, self.calls, self.records)
         self.calls.on_incoming = AutoAnswer(self.calls, settings.files_dir).on_incoming
         self.permissions = Permissions(self.connectors.for_session, self.records, self.feed)
+        self.files = FileLibrary(settings.files_dir, self.db)
+        self.metrics = Metrics(self.db, lambda: self.calls.live.values(), self.loop_lag, self.node_id, self._node_state)
 
     async def start(self) -> None:
         self.settings.ensure_dirs()
         gather_on(self.ice.hosts)
         aiortc_fixes.install()
         await self.db.migrate()
+        if self.registry is not None:
+            await self.registry.start()
         await self.calls.recover()
+        if self.reaper is not None:
+            self.reaper.start()
         self.dispatcher.start()
         self.loop_lag.start()
         self.malloc_trim.start()
@@ -104,11 +152,29 @@ class Gateway:
         self.malloc_trim.stop()
         if self._turn_task is not None:
             self._turn_task.cancel()
+        if self.reaper is not None:
+            await self.reaper.stop()
+        await self.news.stop()
         await self.calls.shutdown()
+        if self.registry is not None:
+            await self.registry.stop()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         await self.sessions.stop()
         await self.dispatcher.stop()
         await self.http.aclose()
         await self.db.close()
+
+    def _node_state(self) -> str:
+        return self.registry.state.value if self.registry is not None else "active"
+
+    async def drain(self) -> None:
+        """Take no new calls; return once this node's live calls have ended or the drain timeout has passed."""
+        if self.registry is not None:
+            await self.registry.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.calls.idle.wait(), timeout=self.settings.drain_timeout)
+        log.info("drained: %d calls left to end", len(self.calls.live))
 
     async def delete_session(self, session: SessionRow) -> None:
         """End the session's calls, then forget it (its undelivered events go with it)."""

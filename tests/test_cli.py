@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -149,11 +151,23 @@ def test_demo_places_a_call_to_a_virtual_user(tmp_path: Path) -> None:
                 break
         output = "".join(lines)
         assert "callbridge demo is running" in output
+        assert f"http://127.0.0.1:{gateway_port}/?token=demo" in output  # the softphone, signed in
+        admin_token = (tmp_path / "data" / "admin_token").read_text().strip()
+        assert admin_token not in output  # provisioning is the demo's business: it prints no admin token
         assert "answered: active" in output
         assert "Alice heard" in output
         assert "ended: ended by the app" in output
         r = httpx.get(f"http://127.0.0.1:{gateway_port}/call/status", params={"History": 1}, headers={"token": "demo"})
         assert r.json()["data"]["calls"][0]["State"] == "ended"
+        # The command it prints for "Alice calls the business" works as printed.
+        [alice_calls] = [line.strip() for line in lines if "/emulator/users/15550001001/call" in line]
+        no_proxy = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}  # curl reads those
+        answer = subprocess.run(shlex.split(alice_calls), capture_output=True, text=True, timeout=15, env=no_proxy)
+        call_id = json.loads(answer.stdout)["call_id"]
+        r = httpx.get(
+            f"http://127.0.0.1:{gateway_port}/call/status", params={"CallID": call_id}, headers={"token": "demo"}
+        )
+        assert r.json()["data"]["call"]["Direction"] == "incoming"
     finally:
         proc.terminate()
         proc.wait(timeout=15)

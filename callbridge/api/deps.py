@@ -9,10 +9,13 @@ from fastapi import Depends, Query, Request
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.permissions import Permissions
 from callbridge.calls.service import CallService
+from callbridge.cluster.forward import Forwarder
+from callbridge.cluster.news_routing import NewsRouting
 from callbridge.config import Settings
 from callbridge.connectors.registry import Connectors
 from callbridge.errors import InvalidRequest
 from callbridge.events.outbox_admin import OutboxAdmin
+from callbridge.file_library import FileLibrary
 from callbridge.gateway import Gateway
 from callbridge.media.ice import IceSettings
 from callbridge.sessions import SessionService
@@ -43,6 +46,14 @@ def _connectors(request: Request) -> Connectors:
     return gateway_of(request).connectors
 
 
+def _news_routing(request: Request) -> NewsRouting:
+    return gateway_of(request).news
+
+
+def _forwarder(request: Request) -> Forwarder | None:
+    return gateway_of(request).forwarder
+
+
 def _settings(request: Request) -> Settings:
     return gateway_of(request).settings
 
@@ -53,6 +64,10 @@ def _ice(request: Request) -> IceSettings:
 
 def _outbox_admin(request: Request) -> OutboxAdmin:
     return gateway_of(request).outbox_admin
+
+
+def _files(request: Request) -> FileLibrary:
+    return gateway_of(request).files
 
 
 def _call_token_key(request: Request) -> str:
@@ -69,8 +84,11 @@ PermissionsDep = Annotated[Permissions, Depends(_permissions)]
 Feed = Annotated[CallFeed, Depends(_feed)]
 ConnectorsDep = Annotated[Connectors, Depends(_connectors)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+NewsRoutingDep = Annotated[NewsRouting, Depends(_news_routing)]
+ForwarderDep = Annotated[Forwarder | None, Depends(_forwarder)]  # None on a lone gateway
 Ice = Annotated[IceSettings, Depends(_ice)]
 OutboxAdminDep = Annotated[OutboxAdmin, Depends(_outbox_admin)]
+FilesDep = Annotated[FileLibrary, Depends(_files)]
 CallTokenKey = Annotated[str, Depends(_call_token_key)]
 AdminToken = Annotated[str, Depends(_admin_token)]
 GatewayDep = Annotated[Gateway, Depends(gateway_of)]  # for /health only, which reports on the whole

@@ -13,6 +13,7 @@ import uuid
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callbridge.api.cors import AllowedOriginsCORS
 from callbridge.config import Settings
 from callbridge.logs import request_id
 
@@ -20,9 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def install_middleware(app: Starlette, settings: Settings) -> None:
-    """The gateway's middleware, outermost last: request ids around everything, then the 500 of last resort."""
+    """The gateway's middleware, outermost last: request ids around everything, then CORS (when origins are
+    set: so that errors, the 500 of last resort too, carry its headers), then the 500 of last resort."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(UnexpectedErrorMiddleware)
+    if origins := settings.cors_origin_list():
+        app.add_middleware(AllowedOriginsCORS, origins=origins)
     app.add_middleware(RequestIdMiddleware)
 
 

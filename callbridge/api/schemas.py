@@ -87,9 +87,19 @@ class EndpointView(TypedDict):
     Since: str
 
 
+class QualityView(TypedDict):
+    """How the WhatsApp user's audio arrived over the call, from the WhatsApp leg's final figures: frames lost
+    (given up on after the jitter buffer's loss timeout) in percent, the 95th percentile of RFC 3550's
+    interarrival jitter in ms, and frames that came after their place was given up."""
+
+    LossPercent: float
+    JitterP95Ms: float
+    LateFrames: int
+
+
 class CallView(TypedDict):
     """The Call object; the optional keys appear once they apply (Name: the user's profile name, when WhatsApp
-    gives it; Duration in seconds, once ended)."""
+    gives it; Duration in seconds, once ended; Quality once ended, when audio came from WhatsApp)."""
 
     CallID: str
     Phone: str
@@ -103,10 +113,12 @@ class CallView(TypedDict):
     Announcing: NotRequired[bool]
     Name: NotRequired[str]
     CallbackData: NotRequired[str]
+    Node: NotRequired[str]
     AnsweredAt: NotRequired[str]
     EndedAt: NotRequired[str]
     EndReason: NotRequired[str]
     Duration: NotRequired[float]
+    Quality: NotRequired[QualityView]
     Warnings: NotRequired[list[str]]
     Recording: NotRequired[RecordingView]
     Playing: NotRequired[TrackView]
@@ -222,12 +234,22 @@ class Runtime(BaseModel):
     peerConnections: int
 
 
+class NodeView(BaseModel):
+    ID: str
+    URL: str
+    State: Literal["active", "draining"]
+    Calls: int
+    MaxCalls: int = Field(description="0: no limit")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
     database: Literal["ok"]
     turn: TurnCheck
     calls: int
+    Node: str = Field(description="this node's id (CALLBRIDGE_NODE_ID)")
+    Nodes: list[NodeView] | None = Field(None, description="the cluster's live nodes, when several share the database")
     loopLagMs: dict[str, float]
     runtime: Runtime
 
@@ -277,3 +299,23 @@ class AutoAnswerView(BaseModel):
     Enabled: bool
     Stream: AutoAnswerStreamView | None
     Announce: str | None
+
+
+class FileView(TypedDict):
+    """A file under the files directory; a recording also names its call."""
+
+    Name: str
+    Size: int
+    Modified: str
+    Seconds: NotRequired[float]
+    CallID: NotRequired[str]
+    Incomplete: NotRequired[bool]
+
+
+class FileList(BaseModel):
+    files: list[FileView]
+
+
+class FileDeleted(BaseModel):
+    Name: str
+    Recording: bool = Field(description="it was a recording: its record went with it")

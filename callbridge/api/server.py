@@ -17,6 +17,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from callbridge.config import Settings
 
 log = logging.getLogger(__name__)
+GRACEFUL_SHUTDOWN = 3.0  # seconds open connections get when the server stops
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,7 @@ def server_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn
         http=guarded_protocol(ConnectionLimits.from_settings(settings)),
         log_config=None,
         access_log=False,
+        # Event streams last as long as their calls, which end only once the app shuts down: give open
+        # connections a moment, then close them and let the app end its calls.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from callbridge.calls.events import AppEvent
+from callbridge.metrics import call_events
 
 QUEUE_SIZE = 256
 
@@ -36,6 +37,7 @@ class CallFeed:
                     del self._readers[key]
 
     def publish(self, session_id: int, call_id: str | None, events: Sequence[AppEvent]) -> None:
+        call_events.observe(events)  # every event passes here once: the metrics count them
         keys = {topic(session_id, None), topic(session_id, call_id)}
         for event in events:
             for key in keys:

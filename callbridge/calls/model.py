@@ -40,7 +40,9 @@ class CallSnapshot:
     end_reason: str | None
     duration: float | None
     callback_data: str | None
+    node_id: str | None
     media: MediaStatus | None  # while the call is live and has media
+    quality: dict[str, Any] | None = None  # once ended: the WhatsApp leg's LossPercent, JitterP95Ms, LateFrames
 
     @property
     def live(self) -> bool:
@@ -61,6 +63,8 @@ class Call:
     end_reason: str | None = None
     duration: float | None = None
     callback_data: str | None = None  # the app's reference for the call, sent to Meta (biz_opaque_callback_data)
+    node_id: str | None = None  # the node carrying its media
+    quality: dict[str, Any] | None = None  # set once ended, from the WhatsApp leg's final figures
 
     # Live only, never stored.
     offer_sdp: str | None = None
@@ -90,8 +94,22 @@ class Call:
             end_reason=self.end_reason,
             duration=self.duration,
             callback_data=self.callback_data,
+            node_id=self.node_id,
             media=self.media.status() if self.media is not None and self.live else None,
+            quality=self.final_quality(),
         )
+
+    def final_quality(self) -> dict[str, Any] | None:
+        """Once the call has ended, how its WhatsApp leg's audio arrived (None if no audio ever came)."""
+        if self.quality is None and self.state is State.ENDED and self.media is not None:
+            summary = self.media.whatsapp_summary()
+            if summary.carried_rtp:
+                self.quality = {
+                    "LossPercent": round(summary.loss_percent, 2),
+                    "JitterP95Ms": round(summary.jitter_p95_ms, 2),
+                    "LateFrames": summary.late,
+                }
+        return self.quality
 
     def row_values(self) -> dict[str, Any]:
         return {
@@ -106,6 +124,8 @@ class Call:
             "end_reason": self.end_reason,
             "duration": self.duration,
             "callback_data": self.callback_data,
+            "node_id": self.node_id,
+            "quality": self.final_quality(),
         }
 
     @classmethod
@@ -123,4 +143,6 @@ class Call:
             end_reason=row.end_reason,
             duration=row.duration,
             callback_data=row.callback_data,
+            node_id=row.node_id,
+            quality=row.quality,
         )

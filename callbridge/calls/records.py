@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from callbridge.calls.events import AppEvent, CallEvent
 from callbridge.calls.model import Call, State
@@ -71,11 +71,38 @@ class CallRecords:
         async with self.db.session() as s:
             return [Call.from_row(row) for row in await s.scalars(query)]
 
-    async def unfinished(self) -> list[Call]:
-        """Calls recorded as live: after a restart, those a previous process left behind."""
+    async def unfinished(self, node_id: str | None = None) -> list[Call]:
+        """Calls recorded as live (only ``node_id``'s, and those of no node, when given): after a restart, those
+        a previous process left behind."""
+        query = select(CallRow).where(CallRow.state != State.ENDED.value)
+        if node_id is not None:
+            query = query.where(or_(CallRow.node_id == node_id, CallRow.node_id.is_(None)))
         async with self.db.session() as s:
-            rows = await s.scalars(select(CallRow).where(CallRow.state != State.ENDED.value))
-            return [Call.from_row(row) for row in rows]
+            return [Call.from_row(row) for row in await s.scalars(query)]
+
+    async def unfinished_of(self, node_id: str) -> list[Call]:
+        """Calls recorded as live on ``node_id`` (a lost node)."""
+        query = select(CallRow).where(CallRow.state != State.ENDED.value, CallRow.node_id == node_id)
+        async with self.db.session() as s:
+            return [Call.from_row(row) for row in await s.scalars(query)]
+
+    async def live_elsewhere(self, session_id: int, node_id: str) -> list[Call]:
+        """The session's live calls that other nodes carry, as recorded."""
+        query = select(CallRow).where(
+            CallRow.session_id == session_id, CallRow.state != State.ENDED.value, CallRow.node_id != node_id
+        )
+        async with self.db.session() as s:
+            return [Call.from_row(row) for row in await s.scalars(query)]
+
+    async def mark_recordings_incomplete(self, call_id: str) -> None:
+        """The node writing the call's recordings stopped: what it wrote is all there is."""
+        async with self.db.session() as s:
+            await s.execute(
+                update(RecordingRow)
+                .where(RecordingRow.call_id == call_id, RecordingRow.ended_at.is_(None))
+                .values(incomplete=True, ended_at=utcnow())
+            )
+            await s.commit()
 
     async def session(self, session_id: int) -> SessionRow | None:
         async with self.db.session() as s:

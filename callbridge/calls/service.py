@@ -15,15 +15,16 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from callbridge.calls.end_reasons import terminated_reason
 from callbridge.calls.events import CallAccepted, CallEnded, CallEvent, CallMediaChanged, CallOffered, CallStateChanged
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.model import Call, Direction, State
 from callbridge.calls.phone import normalize_phone
 from callbridge.calls.records import CallRecords
+from callbridge.cluster.placement import OwnedElsewhere, Placement
 from callbridge.connectors.base import Connector
 from callbridge.connectors.events import (
     CallAnswered,
-    CallError,
     CallNews,
     CallProgress,
     CallTerminated,
@@ -53,6 +54,7 @@ class CallService:
         ring_timeout: float,
         ice: IceSettings,
         max_endpoints: int = 8,
+        placement: Placement | None = None,
     ) -> None:
         self.records = records
         self.feed = feed
@@ -60,7 +62,10 @@ class CallService:
         self.ring_timeout = ring_timeout
         self.ice = ice
         self.max_endpoints = max_endpoints
+        self.placement = placement or Placement("local")
         self.live: dict[str, Call] = {}
+        self.idle = asyncio.Event()  # set while no call is live here (a draining node waits for it)
+        self.idle.set()
         # Called (in the background) for each new incoming call, once it rings: auto-answer hooks in here.
         self.on_incoming: Callable[[SessionRow, Call], Coroutine[Any, Any, None]] | None = None
         self._tasks = BackgroundTasks()
@@ -71,6 +76,9 @@ class CallService:
         phone = normalize_phone(phone)
         if not session.connected:
             raise Conflict("the session is not connected: POST /session/connect first")
+        node = await self.placement.node_for_new_call()
+        if node != self.placement.node_id:
+            raise OwnedElsewhere(node)  # draining or full: the request goes to a node with room
         placed = await self.connector_for(session).place_call(phone, callback_data)
         call = Call(
             id=placed.call_id,
@@ -78,9 +86,11 @@ class CallService:
             phone=phone,
             direction=Direction.OUTGOING,
             callback_data=callback_data,
+            node_id=self.placement.node_id,
         )
         self._attach(call, placed.leg)
         self.live[call.id] = call
+        self.idle.clear()
         async with call.lock:
             await self._report(call, [CallStateChanged(call.snapshot(), "ringing")])
             self._start_ring_timer(call)
@@ -135,20 +145,24 @@ class CallService:
     # ---- the registry ----------------------------------------------------------------------------------------
 
     async def get(self, session: SessionRow, call_id: str) -> Call:
-        """A call of this session, live or from the record (404 for any other)."""
+        """A call of this session, live or from the record (404 for any other). A live call that another node
+        carries raises :class:`OwnedElsewhere`: the request is that node's to answer."""
         call = self.live.get(call_id)
         if call is not None and call.session_id == session.id:
             return call
         stored = await self.records.load(call_id)
         if stored is None or stored.session_id != session.id:
             raise NotFound(f"unknown call {call_id!r}")
+        if stored.live and self.placement.elsewhere(stored.node_id):
+            raise OwnedElsewhere(stored.node_id or "")
         return stored
 
     async def list(self, session: SessionRow, history: int = 0) -> list[Call]:
-        """Live calls, newest first, then up to ``history`` ended ones from the record."""
-        calls = sorted(
-            (c for c in self.live.values() if c.session_id == session.id), key=lambda c: c.started_at, reverse=True
-        )
+        """Live calls (every node's), newest first, then up to ``history`` ended ones from the record."""
+        calls = [c for c in self.live.values() if c.session_id == session.id]
+        if self.placement.clustered:
+            calls += await self.records.live_elsewhere(session.id, self.placement.node_id)
+        calls.sort(key=lambda c: c.started_at, reverse=True)
         return calls + (await self.records.ended(session.id, history) if history else [])
 
     async def live_call(self, session: SessionRow, call_id: str) -> Call:
@@ -168,6 +182,8 @@ class CallService:
     # ---- news from WhatsApp ----------------------------------------------------------------------------------
 
     async def handle(self, session: SessionRow, news: CallNews) -> None:
+        """WhatsApp's news of a call this node carries (or, for a new call, is to take: cluster/news_routing.py
+        decides which node that is)."""
         if isinstance(news, IncomingCall):
             await self._incoming(session, news)
             return
@@ -202,8 +218,10 @@ class CallService:
             direction=Direction.INCOMING,
             contact_name=event.name,
             offer_sdp=event.offer_sdp,
+            node_id=self.placement.node_id,
         )
         self.live[call.id] = call
+        self.idle.clear()
         async with call.lock:
             await self._report(call, [CallOffered(call.snapshot()), CallStateChanged(call.snapshot(), "ringing")])
             self._start_ring_timer(call)
@@ -230,18 +248,7 @@ class CallService:
             await self._end(call, f"rejected by {call.phone}")
 
     async def _terminated(self, call: Call, event: CallTerminated) -> None:
-        if event.status == "REJECTED":
-            reason = f"rejected by {call.phone}"
-        elif event.status == "FAILED":
-            details = "; ".join(_describe(e) for e in event.errors) or "WhatsApp gave no details"
-            reason = f"WhatsApp reported the call failed: {details}"
-        elif call.state is State.ACTIVE:
-            reason = f"hung up by {call.phone}"
-        elif call.direction is Direction.INCOMING:
-            reason = f"{call.phone} hung up before the call was accepted"
-        else:
-            reason = f"not answered by {call.phone}"
-        await self._end(call, reason, duration=event.duration)
+        await self._end(call, terminated_reason(call, event), duration=event.duration)
 
     # ---- transitions (the caller holds call.lock) ------------------------------------------------------------
 
@@ -265,6 +272,8 @@ class CallService:
             duration = (call.ended_at - call.answered_at).total_seconds()
         call.duration = round(duration or 0.0, 1)
         self.live.pop(call.id, None)
+        if not self.live:
+            self.idle.set()
         if call.leg is not None:
             await call.leg.close()
         await self._report(call, [CallEnded(call.snapshot(), reason), CallStateChanged(call.snapshot(), "ended")])
@@ -288,6 +297,8 @@ class CallService:
 
     async def _media_event(self, call: Call, event: MediaEvent) -> None:
         """Browser, playback and recording news: reported, and recordings kept on record."""
+        if not call.live:
+            return
         await self._report(call, [CallMediaChanged(call.snapshot(), event)])
         if isinstance(event, RecordingStarted):
             await self.records.recording_started(call.id, event.recording)
@@ -340,11 +351,34 @@ class CallService:
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Calls a previous process left live have lost their media: record that they ended."""
-        for call in await self.records.unfinished():
+        """Calls a previous process of this node left live have lost their media: record that they ended. (Other
+        nodes' calls are theirs; a lost node's are ended by cluster/reaper.py.)"""
+        node = self.placement.node_id if self.placement.clustered else None
+        for call in await self.records.unfinished(node):
             await self._end(call, "the gateway restarted during the call")
             # Tell WhatsApp too (it would drop the call for lack of audio anyway, but billing stops now).
             self._tasks.spawn(self._tell_whatsapp(call, "terminate"))
+
+    async def end_orphan(self, call: Call, reason: str) -> None:
+        """End a call whose node is gone (``call`` comes from the record): WhatsApp told, the end reported."""
+        async with call.lock:
+            await self._tell_whatsapp(call, "terminate")
+            await self._end(call, reason)
+
+    async def abandon(self) -> None:
+        """This node was declared lost and its calls were ended by another: let go of their media, report
+        nothing more."""
+        calls = list(self.live.values())
+        self.live.clear()
+        self.idle.set()
+        for call in calls:
+            self._cancel_timer(call)
+            call.state = State.ENDED  # its media's last news is not reported: the record is another node's now
+            with contextlib.suppress(Exception):
+                if call.media is not None:
+                    await call.media.close()
+                if call.leg is not None:
+                    await call.leg.close()
 
     async def shutdown(self) -> None:
         async def stop(call: Call) -> None:
@@ -360,10 +394,3 @@ class CallService:
         for call in [c for c in self.live.values() if c.session_id == session.id]:
             with contextlib.suppress(GatewayError):
                 await self.end(session, call.id)
-
-
-def _describe(error: CallError) -> str:
-    """Meta's message with its code, which Meta's troubleshooting page explains."""
-    if error.message and error.code is not None:
-        return f"{error.message} (code {error.code})"
-    return error.message or f"code {error.code}"

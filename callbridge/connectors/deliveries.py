@@ -60,6 +60,10 @@ class Deliveries:
         _remember(self._announced, call_id, self.remember)
         return [event for _, event in self._held.pop(call_id, [])]
 
+    def held_calls(self) -> list[str]:
+        """The calls events are held for (on a node of several: maybe calls another node placed)."""
+        return list(self._held)
+
     @property
     def held(self) -> int:
         return sum(len(events) for events in self._held.values())

@@ -10,7 +10,7 @@ import logging
 import httpx
 from sqlalchemy import select
 
-from callbridge.events.destination import CallKey, Destination, destination_of, heads
+from callbridge.events.destination import CallKey, Destination, destination_of, heads, unclaimed
 from callbridge.events.sender import Sender
 from callbridge.store import Database
 from callbridge.store.models import OutboxRow, SessionRow
@@ -33,8 +33,12 @@ class Dispatcher:
         allow_private: bool = False,
         per_destination: int = 4,
         poll_interval: float = 2.0,
+        node_id: str = "local",
     ) -> None:
         self.db = db
+        self.node_id = node_id
+        # A claim outlives any one attempt (the app's timeout), so only a dead node's claims ever lapse.
+        self.lease = timeout + 30.0
         # Its own client: slow apps holding connections must not starve the Graph API calls of a shared pool.
         # No redirects: a 3xx must not lead a delivery to an address the checks refuse.
         self.http = httpx.AsyncClient(
@@ -99,7 +103,11 @@ class Dispatcher:
             .select_from(OutboxRow)
             .join(first, first.c.id == OutboxRow.id)
             .join(SessionRow, SessionRow.id == OutboxRow.session_id)
-            .where(OutboxRow.next_attempt_at <= utcnow(), OutboxRow.id.not_in(list(self._in_flight)))
+            .where(
+                OutboxRow.next_attempt_at <= utcnow(),
+                OutboxRow.id.not_in(list(self._in_flight)),
+                unclaimed(self.node_id, utcnow()),
+            )
         )
         async with self.db.session() as s:
             return list((await s.scalars(query)).all())
@@ -115,6 +123,8 @@ class Dispatcher:
                 in_flight=self._in_flight,
                 poll_interval=self.poll_interval,
                 on_exit=self._exited,
+                node_id=self.node_id,
+                lease=self.lease,
             )
             self._destinations[key] = destination
         return destination

@@ -17,8 +17,9 @@ SESSION_ORDER_KEY = ""  # events that belong to no call share one queue per sess
 
 
 class Outbox:
-    def __init__(self, notify: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, notify: Callable[[], None] = lambda: None, *, shared: bool = False) -> None:
         self._notify = notify
+        self._shared = shared  # several nodes stage events (PostgreSQL): Seq comes from the table, under a lock
         self._seq: dict[tuple[int, str], int] = {}
 
     async def stage(
@@ -61,8 +62,16 @@ class Outbox:
         self._notify()
 
     async def _next_seq(self, db: AsyncSession, session_id: int, key: str) -> int:
-        # One process owns a call's events, so a counter seeded from the table keeps them increasing.
         slot = (session_id, key)
+        if self._shared:
+            # Any node may stage a session's events (and a survivor a lost node's call's): the transaction holds
+            # the queue's lock until it commits, so two nodes never take the same number.
+            await db.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"outbox/{session_id}/{key}"))))
+            last = await db.scalar(
+                select(func.max(OutboxRow.seq)).where(OutboxRow.session_id == session_id, OutboxRow.order_key == key)
+            )
+            return (last or 0) + 1
+        # One process owns a call's events, so a counter seeded from the table keeps them increasing.
         if slot not in self._seq:
             last = await db.scalar(
                 select(func.max(OutboxRow.seq)).where(OutboxRow.session_id == session_id, OutboxRow.order_key == key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import timedelta
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import update
 
 from callbridge.events.wago import SIGNATURE_HEADER, form_body, sign
 from callbridge.events.webhook_address import RefusedAddress, resolve
+from callbridge.metrics.instruments import observe_delivery
 from callbridge.store import Database
 from callbridge.store.models import OutboxRow, SessionRow
 from callbridge.store.types import utcnow
@@ -80,6 +82,7 @@ class Sender:
         }
         if session.webhook_secret:
             headers[SIGNATURE_HEADER] = sign(session.webhook_secret, body)
+        started = time.perf_counter()
         try:
             response = await post_pinned(
                 self.http, session.webhook_url, body, headers, allow_private=self.allow_private
@@ -91,6 +94,7 @@ class Sender:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except OSError as exc:  # the name does not resolve
             error = f"cannot resolve the webhook's host: {exc}"
+        observe_delivery(time.perf_counter() - started, error)
         if error is None:
             await self._finish(row, "delivered")
             return True
@@ -110,12 +114,23 @@ class Sender:
             await s.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row.id, OutboxRow.status == "pending")
-                .values(attempts=attempts, last_error=error, next_attempt_at=now + timedelta(seconds=delay))
+                .values(
+                    attempts=attempts,
+                    last_error=error,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
             await s.commit()
 
     async def _finish(self, row: OutboxRow, status: str, error: str | None = None, attempts: int | None = None) -> None:
-        values: dict[str, object] = {"status": status, "attempts": attempts or row.attempts + 1}
+        values: dict[str, object] = {
+            "status": status,
+            "attempts": attempts or row.attempts + 1,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
         if status == "delivered":
             values["delivered_at"] = utcnow()
         if error is not None:

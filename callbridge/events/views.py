@@ -53,12 +53,16 @@ def call_view(call: CallSnapshot) -> Wire:
         data["Name"] = call.contact_name
     if call.callback_data:
         data["CallbackData"] = call.callback_data
+    if call.node_id:
+        data["Node"] = call.node_id
     if call.answered_at:
         data["AnsweredAt"] = call.answered_at.isoformat()
     if call.ended_at:
         data["EndedAt"] = call.ended_at.isoformat()
         data["EndReason"] = call.end_reason
         data["Duration"] = call.duration or 0.0
+    if call.quality is not None:
+        data["Quality"] = dict(call.quality)
     return data
 
 

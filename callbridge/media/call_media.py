@@ -37,6 +37,7 @@ from callbridge.media.events import (
 )
 from callbridge.media.ice import IceSettings
 from callbridge.media.player import Loop, Playlist, Track
+from callbridge.media.quality import LegSummary, leg_closed, summarize
 from callbridge.media.router import Router
 from callbridge.media.routing import HOLD, PLAYBACK, WHATSAPP, Member, Scene, route
 from callbridge.media.webrtc_endpoint import WebRtcEndpoint
@@ -63,6 +64,7 @@ class CallMedia:
         self.held = False
         self.transferring = False
         self.generation = 0  # blind transfers so far: call tokens minted before the last one are retired
+        self.closed = False
         self._hold: Loop | None = None
         self._dirty = False
         self._tasks = BackgroundTasks()
@@ -158,6 +160,7 @@ class CallMedia:
     async def _remove(self, endpoint: Endpoint, reason: str) -> None:
         if self.endpoints.get(endpoint.id) is endpoint:
             del self.endpoints[endpoint.id]
+            leg_closed(_summary(endpoint.kind, endpoint))  # with no await since leaving endpoints: counted once
         await endpoint.close()
         self._reroute()
         await self.report(EndpointDetached(_info(endpoint, "closed"), reason))
@@ -328,6 +331,25 @@ class CallMedia:
             await self._remove(endpoint, "the call ended")
         await self.router.close()
         await self._tasks.settle(within=2)
+        if not self.closed:  # from here its legs' figures are in the closed legs' totals, not the live ones
+            self.closed = True
+            leg_closed(self.whatsapp_summary())
+
+    def whatsapp_summary(self) -> LegSummary:
+        """The WhatsApp leg's figures so far (final once the call has ended): the call's quality summary."""
+        return _summary("whatsapp", self.whatsapp)
+
+    def leg_summaries(self) -> list[LegSummary]:
+        """Every leg's figures so far: the WhatsApp leg's and each endpoint's (for the metrics' scrape)."""
+        if self.closed:
+            return []
+        return [self.whatsapp_summary(), *(_summary(e.kind, e) for e in self.endpoints.values())]
+
+
+def _summary(kind: str, leg: WhatsAppLeg | Endpoint) -> LegSummary:
+    sent = leg.outgoing.counts
+    frames = sent["forwarded"] + sent["encoded"] + sent["silence"] - sent["dropped"]
+    return summarize(kind, leg.inbound.buffer.stats, leg.inbound.jitter, frames)
 
 
 def _key(endpoint_id: str) -> str:

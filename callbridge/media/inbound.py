@@ -19,6 +19,7 @@ from aiortc.rtp import RtpPacket
 from callbridge.media.dtmf import DtmfReceiver, KeyPress
 from callbridge.media.jitter import JitterBuffer
 from callbridge.media.opus import OpusDecoder, OpusFrame
+from callbridge.media.quality import ArrivalJitter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class InboundAudio:
         """Taps ``receiver`` (an aiortc leg); without one, the owner feeds ``on_packet`` or ``deliver`` itself."""
         self.sinks: list[Sink] = []
         self.buffer = JitterBuffer(self._release, loss_timeout=loss_timeout)
+        self.jitter = ArrivalJitter()  # interarrival jitter of RTP audio, sampled for the call's quality summary
         self.level: float | None = None  # latest level in dBov (0 loudest, -127 silent)
         self.decode_levels = False  # while someone watches: decode for levels if the sender sends none
         self.decoded = 0  # frames decoded here (levels only): 0 while the sender reports its own levels
@@ -92,6 +94,7 @@ class InboundAudio:
             self.level = -float(level[1])
             self._levels_in_header = True
         frame = OpusFrame(self._unwrap(packet.timestamp), packet._data)  # type: ignore[attr-defined]
+        self.jitter.arrived(self.last_heard, frame.timestamp)
         self.buffer.add(packet.sequence_number, frame)
 
     def _unwrap(self, timestamp: int) -> int:

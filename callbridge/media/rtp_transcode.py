@@ -9,6 +9,7 @@ import numpy as np
 from callbridge.media import g711
 from callbridge.media.inbound import InboundAudio
 from callbridge.media.opus import FRAME_SAMPLES, RATE, SILENCE, OpusDecoder, OpusEncoder, OpusFrame
+from callbridge.media.quality import ArrivalJitter
 
 NARROW = g711.RATE
 RATIO = RATE // NARROW  # 6
@@ -37,6 +38,7 @@ class G711Inbound(InboundAudio):
 
     def __init__(self, law: str) -> None:
         super().__init__()
+        self.jitter = ArrivalJitter(clock_rate=NARROW)  # G.711's RTP clock is 8 kHz
         self.law = law
         self.g711_decoded = 0
         self.encoded = 0

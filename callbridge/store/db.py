@@ -18,6 +18,7 @@ from callbridge.store.secrets import SecretBox, bind
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Revisions whose databases kept secrets in clear: leaving one rewrites the SQLite file (see _scrub_sqlite).
+MIGRATION_LOCK = 0x6D696772  # advisory lock id serialising migrations on PostgreSQL ("migr")
 CLEAR_SECRET_REVISIONS = {"0001"}
 
 
@@ -75,6 +76,8 @@ class Database:
         """Bring the schema to the newest Alembic revision, then check that the key opens every stored secret
         (raises :class:`~callbridge.store.secrets.SecretKeyError` if not)."""
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:  # nodes starting together migrate one after the other (held until commit)
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             before = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
             await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), "head"))
             await conn.run_sync(lambda sync_conn: secret_columns.check(sync_conn, self.secrets))

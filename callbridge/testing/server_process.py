@@ -14,6 +14,8 @@ import httpx
 
 from .waiting import free_port, wait_until
 
+DRAIN_PATIENCE = 1.0  # seconds between the first SIGTERM and the second
+
 
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without CALLBRIDGE_* variables, plus ``extra``: a child is configured only
@@ -81,9 +83,14 @@ class ServerProcess:
             return False
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, as a service manager stops it; SIGKILL if it has not exited after ``timeout`` seconds."""
+        """SIGTERM, as a service manager stops it, and again after a moment (a node of several drains on the
+        first, keeping its calls, and stops on the second); SIGKILL if it has not exited after ``timeout`` s."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=DRAIN_PATIENCE)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

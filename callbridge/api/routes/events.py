@@ -12,12 +12,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from callbridge.api.auth import Access, CallAccess
-from callbridge.api.deps import CallIDQuery, Calls, Feed
+from callbridge.api.deps import CallIDQuery, Calls, Feed, ForwarderDep
 from callbridge.api.openapi import errors
 from callbridge.calls.events import CallStateChanged
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.model import Call
 from callbridge.calls.service import CallService
+from callbridge.cluster.forward import from_node
+from callbridge.cluster.session_stream import merged
 from callbridge.errors import Unauthorized
 from callbridge.events.views import call_view, event_view, progress_view
 
@@ -44,15 +46,20 @@ def sse(event: str, data: Any) -> bytes:
         **errors(401, 404),
     },
 )
-async def events(request: Request, access: Access, calls: Calls, feed: Feed, call_id: CallIDQuery) -> StreamingResponse:
+async def events(
+    request: Request, access: Access, calls: Calls, feed: Feed, call_id: CallIDQuery, forwarder: ForwarderDep
+) -> StreamingResponse:
     call: Call | None = None
     if call_id:
         access.require(call_id)
         call = await calls.get(access.session, call_id)
     elif access.only_call is not None:
         raise Unauthorized("a call token only streams its own call: add ?CallID=")
+    stream = _stream(request, calls, feed, access, call)
+    if call is None and forwarder is not None and not from_node(request.headers, forwarder.secret):
+        stream = merged(request, stream, forwarder)  # the session's calls on every node
     return StreamingResponse(
-        _stream(request, calls, feed, access, call),
+        stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

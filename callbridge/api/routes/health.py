@@ -10,6 +10,7 @@ from callbridge.api.deps import GatewayDep, query_param
 from callbridge.api.envelope import error_response, ok
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import Health
+from callbridge.gateway import Gateway
 from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
 from callbridge.process_stats import process_stats
 
@@ -36,10 +37,21 @@ async def health(request: Request, gw: GatewayDep) -> JSONResponse:
             "database": "ok",
             "turn": gw.turn.as_dict(),
             "calls": len(gw.calls.live),
+            "Node": gw.node_id,
+            **({"Nodes": await _nodes(gw)} if gw.registry is not None else {}),
             "loopLagMs": gw.loop_lag.summary(last=_last(request)),
             "runtime": process_stats(),
         }
     )
+
+
+async def _nodes(gw: Gateway) -> list[dict[str, object]]:
+    """The live nodes of the cluster, as this node sees them."""
+    assert gw.registry is not None
+    return [
+        {"ID": n.id, "URL": n.url, "State": n.state.value, "Calls": n.live_calls, "MaxCalls": n.max_calls}
+        for n in await gw.registry.alive()
+    ]
 
 
 def _last(request: Request) -> int | None:

@@ -15,7 +15,7 @@ from callbridge.api.models import CallIDRequest, PlayRequest, RecordRequest
 from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import Details, MediaStats, Playing, Recording, RecordingDone
 from callbridge.errors import Conflict, InvalidRequest
-from callbridge.files import as_wago, audio_file, in_files_dir, new_recording
+from callbridge.files import as_wago, audio_file, new_recording, normalized
 
 router = APIRouter(prefix="/call", tags=["playback and recording"])
 
@@ -62,7 +62,7 @@ async def record(body: RecordRequest, session: Session, calls: Calls, settings: 
     announce = settings.recording_announcement if body.announce is None else body.announce
     notice = (audio_file(settings.files_dir, announce), announce) if announce else None
     path = new_recording(settings.files_dir, requested)  # confine() reads WaGo's files/ prefix, once
-    reported = as_wago(in_files_dir(requested))
+    reported = as_wago(normalized(requested))
     await media.start_recording(path, reported, body.sample_rate, body.stereo, announce=notice)
     return ok({"Path": reported, "SampleRate": body.sample_rate, "Stereo": body.stereo, "Announce": announce or None})
 

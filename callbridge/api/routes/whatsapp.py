@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from callbridge.api.deps import Calls, ConnectorsDep, PermissionsDep, Sessions
+from callbridge.api.deps import ConnectorsDep, NewsRoutingDep, PermissionsDep, Sessions
 from callbridge.api.openapi import json_errors, plain_text
 from callbridge.connectors.cloud import intake
 from callbridge.connectors.events import PermissionReply
@@ -48,7 +48,7 @@ async def verify(
     },
 )
 async def receive(
-    request: Request, sessions: Sessions, connectors: ConnectorsDep, calls: Calls, permissions: PermissionsDep
+    request: Request, sessions: Sessions, connectors: ConnectorsDep, news: NewsRoutingDep, permissions: PermissionsDep
 ) -> PlainTextResponse:
     body = await request.body()
     # The signature first, over the raw bytes and against every session's app secret (each one checked, so
@@ -66,7 +66,8 @@ async def receive(
             if isinstance(event, PermissionReply):
                 await permissions.answered(session, event)
             else:
-                await calls.handle(session, event)
+                await news.handle(session, connector, event)
+        news.release_held(session, connector)
     # Meta retries what is not acknowledged and in the end disables the subscription: a signed delivery we have
     # no use for (another number of the app, a field we do not read) is logged and acknowledged.
     unrouted = intake.phone_number_ids(payload) - {str(s.phone_number_id) for s, _ in signed_by}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from callbridge.connectors.cloud.wire import (
     MessagesAnswer,
     NumberProfile,
 )
+from callbridge.metrics.instruments import graph_operation, observe_graph
 
 log = logging.getLogger(__name__)
 Answer = TypeVar("Answer", CallsAnswer, MessagesAnswer, NumberProfile)
@@ -92,6 +94,19 @@ class GraphClient:
         self.base = f"{account.graph_url.rstrip('/')}/{account.graph_version}/{account.phone_number_id}"
 
     async def _request(self, method: str, path: str = "", **kwargs: Any) -> dict[str, Any]:
+        """One request, timed for the metrics (with Meta's error code when it fails)."""
+        operation = graph_operation(method, path, (kwargs.get("json") or {}).get("action"))
+        started = time.perf_counter()
+        try:
+            body = await self._send(method, path, **kwargs)
+        except GraphError as exc:
+            code = "unreachable" if exc.unreachable else exc.code or f"http_{exc.http_status}"
+            observe_graph(operation, time.perf_counter() - started, code)
+            raise
+        observe_graph(operation, time.perf_counter() - started)
+        return body
+
+    async def _send(self, method: str, path: str = "", **kwargs: Any) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.account.access_token}"}
         try:
             response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
