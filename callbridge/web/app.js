@@ -1,7 +1,8 @@
 // The softphone page: live calls, ringing, answering, dialling, and the audio of one call through the SDK.
 // It holds the session token (it is the operator's console); the audio itself joins with a call token, and a
 // link made for a supervisor or another agent (#call=…&calltoken=…) joins with that token alone.
-import { CallbridgeCall, CallbridgeSession } from "/sdk/callbridge.js";
+import { CallbridgeCall } from "/sdk/callbridge.js";
+import { CallbridgeSession } from "/sdk/session.js";
 import { createDialpad, showDigit } from "./dialpad.js";
 import { showHistory, showRecordings } from "./history.js";
 import { clearLink, fillFilePickers, resetPanel, showCall, showProgress, tick, wirePanel } from "./incall.js";

@@ -1,4 +1,4 @@
-// The session side of the SDK, for consoles that hold a session token (an operator's own page, like the
+// The session side of the SDK (/sdk/session.js, beside callbridge.js), for consoles that hold a session token (an operator's own page, like the
 // softphone): the calls, their commands, call tokens for pages, and the files. A page that only carries one
 // call's audio needs none of this: it gets a call token from your server and uses CallbridgeCall.
 //
@@ -7,7 +7,7 @@
 //   const events = session.events(); events.addEventListener("CallOffer", (e) => ...JSON.parse(e.data));
 
 import { EventStream } from "./event-stream.js";
-import { CallbridgeError, request } from "./errors.js";
+import { CallbridgeError, request } from "./callbridge.js";
 
 const path = (name) => name.split("/").map(encodeURIComponent).join("/");
 
