@@ -17,7 +17,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from callbridge.config import Settings
 
 log = logging.getLogger(__name__)
-GRACEFUL_SHUTDOWN = 3.0  # seconds open connections get when the server stops
+GRACEFUL_SHUTDOWN = 3  # seconds open connections get when the server stops
 
 
 @dataclass(frozen=True)
