@@ -112,7 +112,7 @@ export function wirePanel(page, { leave }) {
   run("hold", async (id) => {
     const held = !page.calls.get(id)?.Held;
     await page.session.hold(id, held, $("hold-file").value);
-    page.update({ ...page.calls.get(id), Held: held }); // no event says so: the answer does
+    page.update({ ...page.calls.get(id), Held: held }); // at once; the held/resumed event tells other pages
     notice(held ? "The caller is on hold." : "The call is resumed.", "info");
   });
   run("hangup", (id) => page.session.end(id));
