@@ -56,7 +56,7 @@ class Plan:
     streams: int  # event streams opened each way
 
 
-FULL = Plan(False, 2.0, 8.0, [8, 16, 24, 28, 32, 36, 40, 44, 48, 56, 64], 300, 40)
+FULL = Plan(False, 2.0, 8.0, [4, 8, 16, 24, 28, 32, 36, 40, 44, 48, 56, 64], 300, 40)
 SMOKE = Plan(True, 1.0, 3.0, [2], 20, 3)
 
 
