@@ -60,7 +60,7 @@ class Forwarder:
         """A live node's URL; the registry is read at most once a second (a request forwarded is one query
         fewer), so a node that just died may be tried once more and answer 503."""
         now = time.monotonic()
-        if now - self._read_at > NODES_TTL:
+        if now - self._read_at > NODES_TTL or node_id not in self._urls:  # a node new since: look again
             self._urls = {n.id: n.url for n in await self.registry.alive()}
             self._read_at = now
         url = self._urls.get(node_id)
