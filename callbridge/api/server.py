@@ -99,6 +99,7 @@ def server_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn
         http=guarded_protocol(ConnectionLimits.from_settings(settings)),
         log_config=None,
         access_log=False,
+        loop=settings.event_loop,
         # Event streams last as long as their calls, which end only once the app shuts down: give open
         # connections a moment, then close them and let the app end its calls.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
