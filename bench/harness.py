@@ -100,8 +100,9 @@ class Bench:
             out.setframerate(48000)
             out.writeframes(tone(700, 120.0, 0.3).tobytes())
 
-    def start_gateway(self, index: int) -> GatewayUnderTest:
-        """Another gateway process (``gateway<index>``), sharing the files dir, with a session on its own number."""
+    def start_gateway(self, index: int, **settings: Any) -> GatewayUnderTest:
+        """Another gateway process (``gateway<index>``), sharing the files dir, with a session on its own number;
+        ``settings`` by name, as for :class:`Gateway` (``media_path="lean"``)."""
         gateway = Gateway(
             self.workdir / f"gw{index}",
             admin_token=ADMIN_TOKEN,
@@ -110,6 +111,7 @@ class Bench:
             log_level="WARNING",
             ring_timeout=120,
             rtp_ports=f"{45000 + 1000 * index}-{45999 + 1000 * index}",  # apart from other gateways on the machine
+            **settings,
         )
         gateway.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
         measured = self._watch(f"gateway{index}", gateway)
