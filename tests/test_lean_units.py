@@ -21,7 +21,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RtcpByePacket, RtcpPacket, RtcpRrPacket, RtcpSdesPacket, RtcpSrPacket, RtpPacket
 
 from callbridge.media.inbound import InboundAudio
-from callbridge.media.lean.demux import DTLS, OTHER, RTCP, RTP, STUN, SocketTap, classify
+from callbridge.media.lean.demux import DTLS, OTHER, READ_SIZE, RTCP, RTP, STUN, SocketTap, classify, small_reads
 from callbridge.media.lean.leg_path import MID_URI, LeanLegPath
 from callbridge.media.lean.rtp_writer import RtpWriter, one_byte_extensions
 from callbridge.media.opus import SILENCE, OpusFrame
@@ -242,3 +242,17 @@ async def test_packets_cross_the_path_both_ways_over_srtp() -> None:
     assert isinstance(said, RtcpByePacket) and said.sources == [0x5EED]
     protocol.datagram_received(rtp(1, 1), pair.remote_addr)
     assert protocol.got[-1] == rtp(1, 1)
+
+
+async def test_asyncio_datagram_sockets_read_small_once_tapped() -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    protocol = _Protocol()
+    protocol.transport = transport
+    try:
+        assert getattr(transport, "max_size", None) in (None, 256 * 1024)  # uvloop has no such attribute
+        SocketTap(lambda data, addr: None).tap(protocol)
+        assert getattr(transport, "max_size", None) in (None, READ_SIZE)
+        small_reads(object())  # anything without a read size is left alone
+    finally:
+        transport.close()

@@ -73,6 +73,7 @@ class RtpEndpoint(CarriedEndpoint):
         endpoint._tasks = [asyncio.create_task(endpoint._report_loop(), name=f"rtcp {endpoint_id}")]
         if selected() == "lean":
             endpoint._outgoing.attach(endpoint._send_frame)  # frames leave as they are pushed
+            endpoint._ports.read_small()
         else:
             endpoint._tasks.append(asyncio.create_task(endpoint._send_loop(), name=f"rtp send {endpoint_id}"))
         return endpoint
