@@ -31,7 +31,7 @@ def variants(smoke: bool = False) -> list[tuple[str, str]]:
 def measure_media_paths(bench: Bench, settle: float, window: float, schedule: list[int]) -> dict[str, Any]:
     print("media paths: plain bridged calls, aiortc vs lean", flush=True)
     gateways = {
-        f"{path}/{loop}": bench.start_gateway(20 + i, media_path=path, event_loop=loop)
+        f"{path}/{loop}": bench.start_gateway(2 + i, media_path=path, event_loop=loop)
         for i, (path, loop) in enumerate(variants(smoke=bench.smoke))
     }
     steps: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
