@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from bench.harness import Bench
+from bench.profiling import profile
 from bench.steps import callbridge_step, cpu_per_call
 
 REFERENCE = "aiortc/asyncio"
@@ -48,6 +49,7 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
                 flush=True,
             )
     figures = {name: _figures(found) for name, found in steps.items()}
+    profiles = {} if bench.smoke else {name: profile(bench, gateway) for name, gateway in gateways.items()}
     reference = figures.get(REFERENCE)
     for found in figures.values():
         if reference is not None:
@@ -55,7 +57,13 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
                 str(n): _ratio(found["per_call_ms_s"][str(n)], reference["per_call_ms_s"][str(n)]) for n in schedule
             }
             found["slope_ratio_to_aiortc"] = _ratio(found["slope_ms_s"], reference["slope_ms_s"])
-    return {"schedule": schedule, "load_average_before_each_n": load, "variants": figures, "steps": steps}
+    return {
+        "schedule": schedule,
+        "load_average_before_each_n": load,
+        "variants": figures,
+        "profiles": profiles,  # where each variant's busy time goes at a moderate load (py-spy)
+        "steps": steps,
+    }
 
 
 def _figures(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -101,4 +109,8 @@ def markdown(paths: dict[str, Any]) -> str:
         latency = " / ".join(f"{a}, {b}" for a, b in (found["latency_p50_ms"][n] for n in schedule))
         slope = f"{found['slope_ms_s']} (x{found.get('slope_ratio_to_aiortc')})"
         lines.append(f"| {name} | {' | '.join(cells)} | {slope} | {on_time} | {lag} | {latency} |")
+    for name, found in (paths.get("profiles") or {}).items():
+        if found:
+            areas = ", ".join(f"{area} {pct}%" for area, pct in found["by_area_pct"].items())
+            lines.append(f"\nWhere {name}'s busy time goes (py-spy): {areas}.")
     return "\n".join(lines) + "\n"
