@@ -22,7 +22,8 @@ from aiortc.rtp import RtcpByePacket, RtcpPacket, RtcpRrPacket, RtcpSdesPacket, 
 
 from callbridge.media.inbound import InboundAudio
 from callbridge.media.lean.demux import DTLS, OTHER, READ_SIZE, RTCP, RTP, STUN, SocketTap, classify, small_reads
-from callbridge.media.lean.leg_path import MID_URI, LeanLegPath
+from callbridge.media.lean.leg_path import AUDIO_LEVEL_URI, MID_URI, LeanLegPath
+from callbridge.media.lean.rtp_reader import read_rtp
 from callbridge.media.lean.rtp_writer import RtpWriter, one_byte_extensions
 from callbridge.media.opus import SILENCE, OpusFrame
 from callbridge.media.outbound import OutboundAudio
@@ -256,3 +257,41 @@ async def test_asyncio_datagram_sockets_read_small_once_tapped() -> None:
         small_reads(object())  # anything without a read size is left alone
     finally:
         transport.close()
+
+
+# ---- reading -----------------------------------------------------------------------------------------------------
+
+
+def test_our_reader_agrees_with_aiortcs_parser() -> None:
+    from aiortc.rtp import HeaderExtensionsMap
+
+    params = RTCRtpReceiveParameters(
+        codecs=[OPUS],
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI),
+            RTCRtpHeaderExtensionParameters(id=3, uri=AUDIO_LEVEL_URI),
+        ],
+    )
+    extensions = HeaderExtensionsMap()
+    extensions.configure(params)
+    cases = []
+    for level, mid, csrc, padding in [
+        ((True, 37), "0", [], 0),
+        ((False, 127), None, [], 0),
+        (None, "audio", [1, 2], 0),
+        ((False, 0), "0", [9], 3),
+        (None, None, [], 0),
+    ]:
+        packet = RtpPacket(payload_type=111, marker=1, sequence_number=65535, timestamp=2**32 - 1, ssrc=0xDEADBEEF)
+        packet.payload, packet.csrc, packet.padding_size = b"\xfc\x01\x02" * 7, csrc, padding
+        packet.extensions.audio_level, packet.extensions.mid = level, mid
+        cases.append(packet.serialize(extensions))
+    for data in cases:
+        theirs, ours = RtpPacket.parse(data, extensions), read_rtp(data, 3)
+        for name in ("payload_type", "marker", "sequence_number", "timestamp", "ssrc", "payload"):
+            assert getattr(ours, name) == getattr(theirs, name), name
+        assert ours.extensions.audio_level == theirs.extensions.audio_level
+    assert read_rtp(cases[0], None).extensions.audio_level is None  # not negotiated: not looked for
+    for bad in (b"\x80\x6f\x00", b"\x40" + cases[0][1:], cases[0][:14]):
+        with pytest.raises(ValueError):
+            read_rtp(bad, 3)

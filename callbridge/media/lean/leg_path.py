@@ -18,10 +18,11 @@ from typing import Any
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
-from aiortc.rtp import HeaderExtensionsMap, RtcpByePacket, RtpPacket
+from aiortc.rtp import RtcpByePacket
 
 from callbridge.media.inbound import InboundAudio
 from callbridge.media.lean.demux import SocketTap
+from callbridge.media.lean.rtp_reader import read_rtp
 from callbridge.media.lean.rtp_writer import RtpWriter, one_byte_extensions
 from callbridge.media.outbound import OutboundAudio
 from callbridge.media.rtp_rtcp import RtcpState
@@ -29,6 +30,7 @@ from callbridge.media.rtp_rtcp import RtcpState
 log = logging.getLogger(__name__)
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 
 class LeanLegPath:
@@ -44,7 +46,7 @@ class LeanLegPath:
         self._dtls: Any = None
         self._writer: RtpWriter | None = None
         self._payload_types: frozenset[int] = frozenset()
-        self._extensions = HeaderExtensionsMap()
+        self._audio_level_id: int | None = None  # the negotiated id of the RFC 6464 level the peer sends
         self._report_timer: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -98,7 +100,7 @@ class LeanLegPath:
 
     def receiving(self, receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:
         self._payload_types = frozenset(c.payloadType for c in parameters.codecs if c.payloadType is not None)
-        self._extensions.configure(parameters)
+        self._audio_level_id = next((e.id for e in parameters.headerExtensions if e.uri == AUDIO_LEVEL_URI), None)
         if self._dtls is None:
             clock_rate = parameters.codecs[0].clockRate if parameters.codecs else 48000
             self._start(receiver.transport, random.getrandbits(32), parameters.rtcp.cname or "callbridge", clock_rate)
@@ -118,7 +120,7 @@ class LeanLegPath:
             self.counts["srtp_failed"] += 1
             return
         try:
-            packet = RtpPacket.parse(plain, self._extensions)
+            packet = read_rtp(plain, self._audio_level_id)
         except ValueError:
             self.counts["invalid"] += 1
             return
