@@ -21,7 +21,7 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from callbridge.media.lean.pacer import pacer
+from callbridge.media.lean.pacer import SilencePacer, pacer
 from callbridge.media.opus import FRAME_SAMPLES, RATE, SILENCE, TIME_BASE, OpusFrame
 
 Send = Callable[[bytes, int], None]  # an Opus payload and its timestamp on the leg's timeline (48 kHz)
@@ -46,6 +46,7 @@ class OutboundAudio(MediaStreamTrack):
         self._last_source_ts: int | None = None
         self.counts = {"forwarded": 0, "encoded": 0, "silence": 0, "dropped": 0}
         self._send: Send | None = None
+        self._pacer: SilencePacer | None = None
 
     def attach(self, send: Send) -> None:
         """From now on send each frame at once through ``send`` (the lean path), silence on the shared clock;
@@ -56,12 +57,14 @@ class OutboundAudio(MediaStreamTrack):
         while self._frames:
             frame = self._frames.popleft()
             send(frame.payload, self._forward_pts(frame))
-        pacer().add(self)
+        self._pacer = pacer()
+        self._pacer.add(self)
 
     def detach(self) -> None:
-        if self._send is not None:
-            pacer().discard(self)
-            self._send = None
+        self._send = None
+        if self._pacer is not None:
+            self._pacer.discard(self)  # its loop's, wherever this is called from
+            self._pacer = None
 
     def stop(self) -> None:
         self.detach()
