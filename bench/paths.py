@@ -56,7 +56,9 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
             found["ratio_to_aiortc"] = {
                 str(n): _ratio(found["per_call_ms_s"][str(n)], reference["per_call_ms_s"][str(n)]) for n in schedule
             }
-            found["slope_ratio_to_aiortc"] = _ratio(found["slope_ms_s"], reference["slope_ms_s"])
+            # A slope needs two steps that kept up on both sides; otherwise it is one step's average: no ratio.
+            sloped = found["passed_steps"] >= 2 and reference["passed_steps"] >= 2
+            found["slope_ratio_to_aiortc"] = _ratio(found["slope_ms_s"], reference["slope_ms_s"]) if sloped else None
     return {
         "schedule": schedule,
         "load_average_before_each_n": load,
@@ -68,9 +70,13 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
 
 def _figures(steps: list[dict[str, Any]]) -> dict[str, Any]:
     slope, fixed = cpu_per_call(steps)
+    cpu = [(s["calls"], s["sut_cpu_ms_per_s"]) for s in steps]
     return {
-        "slope_ms_s": slope,  # what one more call costs
+        "slope_ms_s": slope,  # what one more call costs (over the steps that kept up)
         "fixed_ms_s": fixed,
+        "passed_steps": sum(1 for s in steps if s["passed"]),
+        # the same between each two steps, whether they kept up or not (a busy machine fails steps for all)
+        "marginal_ms_s": {f"{a}-{b}": round((cb - ca) / (b - a), 1) for (a, ca), (b, cb) in zip(cpu, cpu[1:])},
         "per_call_ms_s": {str(s["calls"]): s["cpu_ms_per_call_s"] for s in steps},  # average, fixed cost included
         "on_time": {str(s["calls"]): s["on_time"] for s in steps},
         "lag_p99_ms": {str(s["calls"]): s["lag"]["p99"] for s in steps},
@@ -98,8 +104,8 @@ def markdown(paths: dict[str, Any]) -> str:
         "",
         f"Load average before each step: {paths['load_average_before_each_n']}",
         "",
-        f"| variant | {head} | slope (one more call) | on time | lag p99 (ms) | latency p50 W→B / B→W (ms) |",
-        "|---|" + "---|" * (len(schedule) + 5),
+        f"| variant | {head} | one more call, between steps | on time | lag p99 (ms) | latency p50 W→B / B→W (ms) |",
+        "|---|" + "---|" * (len(schedule) + 4),
     ]
     for name, found in paths["variants"].items():
         ratios = found.get("ratio_to_aiortc", {})
@@ -107,7 +113,7 @@ def markdown(paths: dict[str, Any]) -> str:
         on_time = " / ".join(str(found["on_time"][n]) for n in schedule)
         lag = " / ".join(str(found["lag_p99_ms"][n]) for n in schedule)
         latency = " / ".join(f"{a}, {b}" for a, b in (found["latency_p50_ms"][n] for n in schedule))
-        slope = f"{found['slope_ms_s']} (x{found.get('slope_ratio_to_aiortc')})"
+        slope = ", ".join(f"{k}: {v}" for k, v in found["marginal_ms_s"].items())
         lines.append(f"| {name} | {' | '.join(cells)} | {slope} | {on_time} | {lag} | {latency} |")
     for name, found in (paths.get("profiles") or {}).items():
         if found:
