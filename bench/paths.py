@@ -9,6 +9,7 @@ is doing lands on all of them alike: compare them as ratios within the run.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 from typing import Any
 
@@ -76,7 +77,7 @@ def _figures(steps: list[dict[str, Any]]) -> dict[str, Any]:
         "fixed_ms_s": fixed,
         "passed_steps": sum(1 for s in steps if s["passed"]),
         # the same between each two steps, whether they kept up or not (a busy machine fails steps for all)
-        "marginal_ms_s": {f"{a}-{b}": round((cb - ca) / (b - a), 1) for (a, ca), (b, cb) in zip(cpu, cpu[1:])},
+        "marginal_ms_s": {f"{a}-{b}": round((cb - ca) / (b - a), 1) for (a, ca), (b, cb) in itertools.pairwise(cpu)},
         "per_call_ms_s": {str(s["calls"]): s["cpu_ms_per_call_s"] for s in steps},  # average, fixed cost included
         "on_time": {str(s["calls"]): s["on_time"] for s in steps},
         "lag_p99_ms": {str(s["calls"]): s["lag"]["p99"] for s in steps},

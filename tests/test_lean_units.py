@@ -5,6 +5,7 @@ stand-in is for aioice/aiortc objects the path reads (an ICE pair and a DTLS tra
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from typing import Any
@@ -295,3 +296,29 @@ def test_our_reader_agrees_with_aiortcs_parser() -> None:
     for bad in (b"\x80\x6f\x00", b"\x40" + cases[0][1:], cases[0][:14]):
         with pytest.raises(ValueError):
             read_rtp(bad, 3)
+
+
+# ---- the outbound on the lean path -------------------------------------------------------------------------------
+
+
+async def test_an_attached_outbound_sends_queued_frames_then_silence_on_the_shared_clock() -> None:
+    from callbridge.media.lean.pacer import pacer
+
+    outbound = OutboundAudio()
+    outbound.push(OpusFrame(0, b"early"))  # before the leg is up: queued, as for aiortc's sender
+    sent: list[tuple[bytes, int]] = []
+    outbound.attach(lambda payload, pts: sent.append((payload, pts)))
+    assert sent == [(b"early", 0)]
+    assert outbound in pacer().members
+    await asyncio.sleep(0.2)  # idle: after IDLE_AFTER (60 ms) silence every 20 ms, on one timeline
+    silence = [pts for payload, pts in sent if payload == SILENCE]
+    assert 3 <= len(silence) <= 10, sent
+    assert all(b - a == 960 for a, b in itertools.pairwise(silence))
+    assert silence[0] >= 960
+    outbound.push(OpusFrame(48000, b"voice"))  # forwarded: sent at once, after the silence on the timeline
+    assert sent[-1][0] == b"voice" and sent[-1][1] > silence[-1]
+    outbound.stop()
+    assert outbound not in pacer().members and not pacer().members
+    count = len(sent)
+    await asyncio.sleep(0.06)
+    assert len(sent) == count  # detached: nothing more
