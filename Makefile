@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_PACKAGES := chromium coturn ffmpeg nginx
 
-.PHONY: demo test test-postgres bench soak lint venv clean
+.PHONY: demo test test-postgres bench bench-cluster soak lint venv clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "callbridge needs Python 3.11")'
@@ -34,6 +34,12 @@ test-postgres: venv
 # callbridge against a naive aiortc bridge; writes bench/results/latest.{json,md} (< 10 min on 2 cores).
 bench: venv
 	$(BIN)/python -m bench.run
+
+# `serve --workers 2` against one process on PostgreSQL (a fresh database each, dropped after): calls per node
+# process, CPU per call, how calls spread over the workers, forwarding overhead; bench/results/cluster.{json,md}.
+bench-cluster: venv
+	scripts/install-test-deps.sh postgresql
+	CALLBRIDGE_TEST_DATABASE_URL=$$(scripts/test-postgres.sh) $(BIN)/python -m bench.cluster
 
 # Bridged calls with playback and recording in cycles; fails if the gateway's memory, open files, tasks or peer
 # connections grow after warm-up. SOAK_MINUTES=5 make soak for a shorter run; results in bench/results/soak.*.

@@ -19,7 +19,16 @@ import psutil
 
 from callbridge.emulator.audio import tone
 from callbridge.emulator.markers import count_between, latencies
-from callbridge.testing import Emulator, Gateway, Scene, ServerProcess, clean_environment, free_port
+from callbridge.testing import (
+    Emulator,
+    Gateway,
+    Scene,
+    ServerProcess,
+    clean_environment,
+    expect_ok,
+    free_port,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -65,11 +74,55 @@ class Measured(Generic[S]):
 
 
 @dataclass
+class MeasuredWorker(Measured[Gateway]):
+    """One worker of ``callbridge serve --workers N`` (a child of the process the kit started)."""
+
+    pid: int = 0
+    node_url: str = ""  # the worker's own port (CALLBRIDGE_NODE_PORT), which reaches this worker only
+    node: str = ""  # its node id, as calls' ``Node`` names it
+
+    @property
+    def process(self) -> psutil.Process:
+        return psutil.Process(self.pid)
+
+
+@dataclass
 class GatewayUnderTest:
-    """One gateway process and its session, bound to a number on the bench's emulator."""
+    """One gateway process and its session, bound to a number on the bench's emulator. With ``--workers N`` the
+    workers are measured in place of the parent (which only starts and watches them), their loop lag is read on
+    their node ports, and each call is placed on a new connection so that the kernel spreads them over the
+    workers; ``placed`` records each such call's ``Node``."""
 
     scene: Scene
     measured: Measured[Gateway]
+    workers: list[MeasuredWorker] = field(default_factory=list)
+    placed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[Measured[Any]]:
+        return [*self.workers] or [self.measured]
+
+    def make_call(self, wa_id: str) -> str:
+        """``POST /call/make`` to ``wa_id``; the CallID."""
+        if not self.workers:
+            return self.scene.make_call(wa_id)
+        with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False) as http:  # a connection of its own
+            r = http.post(
+                f"{self.scene.gateway.url}/call/make", headers={"token": self.scene.token}, json={"Phone": wa_id}
+            )
+        call = expect_ok(r).json()["data"]["call"]
+        self.placed.append((call["CallID"], call["Node"]))
+        return str(call["CallID"])
+
+    def loop_lag(self, seconds: float) -> list[dict[str, float]]:
+        """Event-loop lag over the last ``seconds`` (``/health``): of the process, or of each worker."""
+        if not self.workers:
+            return [self.scene.gateway.get("/health", params={"window": seconds}).json()["data"]["loopLagMs"]]
+        with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False) as http:
+            return [
+                http.get(f"{w.node_url}/health", params={"window": seconds}).json()["data"]["loopLagMs"]
+                for w in self.workers
+            ]
 
 
 @dataclass
@@ -84,9 +137,7 @@ class Bench:
     rounds: int = 0  # the baseline's calls are named by round
 
     def start(self) -> None:
-        emulator = Emulator(self.workdir, log_level="WARNING")
-        emulator.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
-        self.emulator = self._watch("emulator", emulator)
+        self.start_emulator()
         self.gateways.append(self.start_gateway(0))
         port = free_port()
         command = [sys.executable, str(ROOT / "bench" / "naive_bridge.py"), "--port", str(port)]
@@ -100,11 +151,20 @@ class Bench:
             out.setframerate(48000)
             out.writeframes(tone(700, 120.0, 0.3).tobytes())
 
-    def start_gateway(self, index: int, **settings: Any) -> GatewayUnderTest:
+    def start_emulator(self) -> None:
+        emulator = Emulator(self.workdir, log_level="WARNING")
+        emulator.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
+        self.emulator = self._watch("emulator", emulator)
+
+    def start_gateway(
+        self, index: int, database_url: str | None = None, workers: int = 1, **settings: Any
+    ) -> GatewayUnderTest:
         """Another gateway process (``gateway<index>``), sharing the files dir, with a session on its own number;
-        ``settings`` by name, as for :class:`Gateway` (``media_path="lean"``)."""
+        on ``database_url`` if given, and as ``serve --workers N`` if ``workers`` > 1 (``settings`` must then give
+        ``node_port``, the first worker's)."""
         gateway = Gateway(
             self.workdir / f"gw{index}",
+            database_url,
             admin_token=ADMIN_TOKEN,
             files_dir=self.workdir / "files",
             ice_hosts="127.0.0.1",
@@ -114,8 +174,30 @@ class Bench:
             **settings,
         )
         gateway.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
+        if workers > 1:
+            gateway.command += ["--workers", str(workers)]
         measured = self._watch(f"gateway{index}", gateway)
-        return GatewayUnderTest(Scene(gateway, self.emulator.server).setup(), measured)
+        found = self._workers(measured, workers, settings.get("node_port")) if workers > 1 else []
+        return GatewayUnderTest(Scene(gateway, self.emulator.server).setup(), measured, found)
+
+    def _workers(self, box: Measured[Gateway], count: int, node_port: int | None) -> list[MeasuredWorker]:
+        """The worker processes of ``box`` once each answers on its node port, ordered by node port."""
+        assert node_port, "serve --workers needs node_port: each worker's own port is node_port + i"
+        urls = [f"http://127.0.0.1:{node_port + i}" for i in range(count)]
+
+        def answering() -> bool:
+            try:
+                return all(httpx.get(f"{u}/health", timeout=2, trust_env=False).status_code == 200 for u in urls)
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answering, timeout=60, what=f"the {count} workers of {box.url}")
+        ports = {int(c.environ()["CALLBRIDGE_NODE_PORT"]): c.pid for c in box.process.children()}
+        nodes = [httpx.get(f"{u}/health", timeout=HTTP_TIMEOUT, trust_env=False).json()["data"]["Node"] for u in urls]
+        return [
+            MeasuredWorker(f"{box.name}w{i}", box.server, pid=ports[node_port + i], node_url=u, node=nodes[i])
+            for i, u in enumerate(urls)
+        ]
 
     def _watch(self, name: str, server: S) -> Measured[S]:
         """Start ``server`` and watch it; it is stopped with the bench even if it fails to start."""

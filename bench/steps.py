@@ -46,7 +46,7 @@ def callbridge_step(
     for i in range(n):
         gw = gateways[i % len(gateways)]
         wa_id = gw.scene.user(say="markers", answer_after_ms=0, loss=loss)
-        calls.append((gw, gw.scene.make_call(wa_id)))
+        calls.append((gw, gw.make_call(wa_id)))
     for gw, call_id in calls:
         gw.scene.wait_state(call_id, "active", timeout=30)
     for gw, call_id in calls:
@@ -72,11 +72,10 @@ def callbridge_step(
     proc, _ = bench.loadgen(plan)
 
     def lag(seconds: float) -> dict[str, float]:
-        health = [gw.scene.gateway.get("/health", params={"window": seconds}).json()["data"] for gw in gateways]
-        lags = [h["loopLagMs"] for h in health]
+        lags = [x for gw in gateways for x in gw.loop_lag(seconds)]
         return {"p50": max(x["p50"] for x in lags), "p99": max(x["p99"] for x in lags)}
 
-    sut = [gw.measured for gw in gateways]
+    sut = [process for gw in gateways for process in gw.processes]
     result = bench.measure(sut, [bench.emulator], [proc], settle, window, lag)
     stats = [call_stats(gw, call_id) for gw, call_id in calls]
     jitter = [s["legs"]["whatsapp"]["inbound"] for s in stats]

@@ -93,7 +93,7 @@ class Gateway:
         self.registry: NodeRegistry | None = None
         self.forwarder: Forwarder | None = None
         self.reaper: Reaper | None = None
-        placement = Placement(self.node_id)
+        placement = Placement(self.node_id, settings.max_calls, lambda: len(self.calls.live))
         if settings.clustered:
             assert settings.cluster_secret is not None
             self.registry = NodeRegistry(

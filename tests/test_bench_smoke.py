@@ -1,4 +1,4 @@
-"""The benchmark harness in miniature (2 calls, 10 s): it must produce every figure. Values are not judged
+"""The benchmark harnesses in miniature (2 calls, a few seconds): they must produce every figure. Values are not judged
 here; timing belongs to `make bench`, not to tests."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.database import POSTGRES_URL
 
 ROOT = Path(__file__).parent.parent
 
@@ -51,3 +53,32 @@ def test_the_smoke_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert all(row["callbridge"] is not None for row in rows.values())
     table = out.with_suffix(".md").read_text()
     assert "| Measure | Target | callbridge | naive aiortc bridge |" in table
+
+
+@pytest.mark.store
+@pytest.mark.skipif(not POSTGRES_URL, reason="several nodes need PostgreSQL (CALLBRIDGE_TEST_DATABASE_URL)")
+def test_the_cluster_smoke_benchmark_produces_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "cluster.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--smoke", "--out", str(out), "--database-url", str(POSTGRES_URL)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["mode"] == "smoke" and len(results["nodes"]) == 2
+    for system in ("single", "workers"):
+        assert results[system]["steps"] and results[system]["steps"][0]["on_time"] is not None
+        assert isinstance(results[system]["cpu_ms_per_call_s"], int | float)
+    # Both workers' CPU is measured, and each call of the box is counted on the worker that owns it.
+    step = results["workers"]["steps"][0]
+    assert {f"gateway1w{i}" for i in range(2)} <= set(step["cpu_ms_per_s"])
+    assert sum(step["calls_by_worker"].values()) == step["calls"]
+    forwarding = results["forwarding"]
+    for path in ("/call/status", "/call/stats"):
+        assert forwarding[path]["owner_ms"]["p50"] is not None and forwarding[path]["forwarded_ms"]["p99"] is not None
+    assert forwarding["/call/events"]["first_byte_forwarded_ms"]["n"] > 0
+    table = out.with_suffix(".md").read_text()
+    assert "| Measure | `serve --workers 2` | one process | ratio |" in table

@@ -166,6 +166,8 @@ async def test_calls_spread_and_are_controlled_through_any_node(
             what="node-0's session stream to show every node's calls going active",
         )
         watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
         call_id = calls[0]
         owner = owners[call_id]

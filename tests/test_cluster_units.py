@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from callbridge.cluster import news_wire
-from callbridge.cluster.placement import ClusterPlacement
+from callbridge.cluster.placement import ClusterPlacement, Placement
 from callbridge.cluster.registry import NodeInfo, NodeState
 from callbridge.connectors.events import CallAnswered, CallError, CallProgress, CallTerminated, IncomingCall
 from callbridge.errors import InvalidRequest, Unavailable
@@ -100,3 +100,13 @@ async def test_a_draining_or_full_node_sends_new_calls_to_the_least_loaded_with_
 async def test_no_node_with_room_is_a_503() -> None:
     with pytest.raises(Unavailable):
         await placement(False, node("me", NodeState.DRAINING), node("full", calls=1, limit=1))
+
+
+async def test_a_lone_gateway_at_max_calls_refuses_new_ones_with_503() -> None:
+    live = [1, 2]
+    full = Placement("me", max_calls=2, live_calls=lambda: len(live))
+    with pytest.raises(Unavailable, match="CALLBRIDGE_MAX_CALLS"):
+        await full.node_for_new_call()
+    live.pop()
+    assert await full.node_for_new_call() == "me"
+    assert await Placement("me").node_for_new_call() == "me"  # no limit by default

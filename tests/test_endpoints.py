@@ -174,6 +174,8 @@ async def test_hold_cuts_both_ways_and_resume_restores_the_passthrough(scene: Sc
         await eventually(lambda: heard(scene, call_id, 1.0)["dominant_hz"] == pytest.approx(350, abs=8), "music")
         await eventually(lambda: agent.ear.report(last_seconds=1.0)["rms_dbfs"] < -50, "the agent to hear nothing")
         assert (await to_thread(scene.call_status, call_id))["Held"] is True
+        held = await to_thread(scene.wait_event, call_id, "CallState", Event="held")
+        assert held["Held"] is True  # every page and the app learn it, not only the one that asked
 
         assert (await to_thread(scene.post, "/call/hold", {"CallID": call_id, "On": False})).status_code == 200
         await eventually(lambda: heard(scene, call_id, 1.0)["dominant_hz"] == pytest.approx(AGENT, abs=5), "agent")
@@ -181,6 +183,7 @@ async def test_hold_cuts_both_ways_and_resume_restores_the_passthrough(scene: Sc
             lambda: agent.ear.report(last_seconds=1.0)["dominant_hz"] == pytest.approx(ALICE, abs=5), "Alice"
         )
         assert "Held" not in await to_thread(scene.call_status, call_id)
+        await to_thread(scene.wait_event, call_id, "CallState", Event="resumed")
 
 
 @pytest.mark.parametrize(("to", "agent_hears_file"), [("all", True), ("whatsapp", False)])

@@ -362,7 +362,8 @@ class CallService:
     async def end_orphan(self, call: Call, reason: str) -> None:
         """End a call whose node is gone (``call`` comes from the record): WhatsApp told, the end reported."""
         async with call.lock:
-            await self._tell_whatsapp(call, "terminate")
+            ringing_here = call.direction is Direction.INCOMING and call.state is State.RINGING
+            await self._tell_whatsapp(call, "reject" if ringing_here else "terminate")
             await self._end(call, reason)
 
     async def abandon(self) -> None:

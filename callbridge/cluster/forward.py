@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Mapping
 
 import httpx
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "x-callbridge-cluster"
 FORWARDED_BY_HEADER = "x-callbridge-forwarded-by"
 NEWS_PATH = "/internal/news"
+NODES_TTL = 1.0  # seconds the live nodes' URLs are reused
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those the next hop sets itself.
 HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
@@ -41,6 +43,8 @@ class Forwarder:
     def __init__(self, registry: NodeRegistry, secret: str) -> None:
         self.registry = registry
         self.secret = secret
+        self._urls: dict[str, str] = {}
+        self._read_at = -NODES_TTL
         # No read timeout: an event stream through another node lasts as long as the call.
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=None),
@@ -53,10 +57,16 @@ class Forwarder:
         await self.http.aclose()
 
     async def url_of(self, node_id: str) -> str:
-        node = await self.registry.get(node_id)
-        if node is None:
+        """A live node's URL; the registry is read at most once a second (a request forwarded is one query
+        fewer), so a node that just died may be tried once more and answer 503."""
+        now = time.monotonic()
+        if now - self._read_at > NODES_TTL or node_id not in self._urls:  # a node new since: look again
+            self._urls = {n.id: n.url for n in await self.registry.alive()}
+            self._read_at = now
+        url = self._urls.get(node_id)
+        if url is None:
             raise Unavailable(f"the node carrying the call ({node_id}) is not answering: its calls are being ended")
-        return node.url
+        return url
 
     def node_headers(self, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
         return [*(extra or []), (SECRET_HEADER, self.secret), (FORWARDED_BY_HEADER, self.registry.node_id)]

@@ -74,7 +74,7 @@ class NewsRouting:
     async def _node_for(self, session: SessionRow, connector: Connector, news: CallNews) -> str | None:
         """The node to act on ``news``; None when nobody should (a repeat, or a call no node can take)."""
         here = self.placement.node_id
-        if not self.placement.clustered or news.call_id in self.calls.live:
+        if news.call_id in self.calls.live:
             return here
         if isinstance(news, IncomingCall):
             if await self.records.known(news.call_id):
@@ -86,6 +86,8 @@ class NewsRouting:
                 with contextlib.suppress(GatewayError):
                     await connector.reject_call(news.call_id)
                 return None
+        if not self.placement.clustered:
+            return here
         stored = await self.records.load(news.call_id)
         if stored is not None and stored.live and self.placement.elsewhere(stored.node_id):
             return stored.node_id

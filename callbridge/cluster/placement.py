@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from callbridge.cluster.registry import NodeRegistry
@@ -25,14 +26,18 @@ class NewsRelay(Protocol):
 
 
 class Placement:
-    """One node: every call is carried here."""
+    """One node: every call is carried here, up to ``max_calls`` at once (0: no limit)."""
 
     clustered = False
 
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, max_calls: int = 0, live_calls: Callable[[], int] = lambda: 0) -> None:
         self.node_id = node_id
+        self.max_calls = max_calls
+        self.live_calls = live_calls
 
     async def node_for_new_call(self) -> str:
+        if self.max_calls and self.live_calls() >= self.max_calls:
+            raise Unavailable(f"this gateway carries {self.max_calls} calls, its CALLBRIDGE_MAX_CALLS: try again later")
         return self.node_id
 
     def elsewhere(self, node_id: str | None) -> bool:

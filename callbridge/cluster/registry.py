@@ -98,10 +98,6 @@ class NodeRegistry:
             rows = (await s.scalars(query)).all()
         return [NodeInfo(r.id, r.url, NodeState(r.state), r.live_calls, r.max_calls) for r in rows]
 
-    async def get(self, node_id: str) -> NodeInfo | None:
-        """A node if it is alive."""
-        return next((n for n in await self.alive() if n.id == node_id), None)
-
     async def _register(self) -> None:
         now = utcnow()
         async with self.db.session() as s:

@@ -21,6 +21,7 @@ from callbridge.media.events import (
     EndpointAttached,
     EndpointDetached,
     EndpointInfo,
+    HoldChanged,
     KeyPressed,
     MediaEvent,
     MediaStatus,
@@ -125,6 +126,8 @@ def media_event_view(event: MediaEvent) -> tuple[str, Wire]:
         return "recording_finished", {**_recording(event.recording), "Seconds": event.seconds}
     if isinstance(event, MediaWarning):
         return "media_warning", {"Detail": event.detail}
+    if isinstance(event, HoldChanged):
+        return ("held" if event.on else "resumed"), {}
     if isinstance(event, KeyPressed):  # its own event type (CallDTMF); named here for completeness
         return "dtmf", {"Digit": event.digit, "Duration": event.duration_ms}
     if isinstance(event, EndpointAttached):  # its own event type too

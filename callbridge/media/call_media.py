@@ -24,6 +24,7 @@ from callbridge.media.events import (
     EndpointAttached,
     EndpointDetached,
     EndpointInfo,
+    HoldChanged,
     KeyPressed,
     MediaEvent,
     MediaStatus,
@@ -200,10 +201,13 @@ class CallMedia:
     async def hold(self, on: bool, audio: Path | None = None, name: str = "") -> None:
         """Cut the WhatsApp user and the endpoints off from each other; the user hears ``audio`` on a loop."""
         loop = Loop(await asyncio.to_thread(Track.open, audio, name)) if audio is not None else None
+        changed = self.held != on
         self.held = on
         if loop is not None or not self.transferring:
             self._hold = loop if on else None
         self._reroute()
+        if changed:
+            await self.report(HoldChanged(on))
 
     async def transfer(self, audio: Path | None = None, name: str = "") -> list[str]:
         """Blind transfer: detach the talkers; the user hears ``audio`` until the next talker connects."""

@@ -92,8 +92,16 @@ class KeyPressed:
     duration_ms: int
 
 
+@dataclass(frozen=True)
+class HoldChanged:
+    """The call was put on hold (``on``) or taken off it."""
+
+    on: bool
+
+
 MediaEvent = (
     KeyPressed
+    | HoldChanged
     | EndpointAttached
     | EndpointDetached
     | BrowserConnected

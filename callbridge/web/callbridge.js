@@ -18,12 +18,38 @@ export { EventStream };
 
 export class CallbridgeError extends Error {
   // code: "insecure-origin" | "microphone-denied" | "no-microphone" | "ice-failed" | "http" | "ended"
+  //       | "unauthorized" (a wrong or expired token: 401) | "endpoint-limit" (CALLBRIDGE_MAX_ENDPOINTS reached)
   constructor(code, message, status) {
     super(message);
     this.name = "CallbridgeError";
     this.code = code;
     this.status = status;
   }
+}
+
+// A fetch of the gateway with the token in a header: the JSON answer (session.js uses it too).
+export async function request(baseUrl, token, method, path, body) {
+  const response = await fetch(baseUrl + path, {
+    method,
+    headers: { token, ...(body ? { "Content-Type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // not JSON
+  }
+  if (!response.ok || data?.success === false) {
+    const message = data?.error || `${method} ${path} answered ${response.status}`;
+    const code =
+      response.status === 401 ? "unauthorized"
+      : response.status === 409 && /MAX_ENDPOINTS/.test(message) ? "endpoint-limit" // the call goes on: it is full
+      : response.status === 409 ? "ended"
+      : "http";
+    throw new CallbridgeError(code, message, response.status);
+  }
+  return data;
 }
 
 const GATHER_TIMEOUT_MS = 5000;
@@ -133,11 +159,21 @@ export class CallbridgeCall extends EventTarget {
   // The microphone's level now, 0 (silence) to 1 (full scale).
   get inputLevel() {
     if (!this._meter) return 0;
+    return Math.min(1, this._rms() * 2);
+  }
+
+  // The same in dBFS (-Infinity for silence, 0 for full scale), as the levels events give the remote side.
+  get inputDb() {
+    if (!this._meter) return -Infinity;
+    return 20 * Math.log10(Math.max(1e-9, this._rms()));
+  }
+
+  _rms() {
     const { analyser, buffer } = this._meter;
     analyser.getFloatTimeDomainData(buffer);
     let sum = 0;
     for (const v of buffer) sum += v * v;
-    return Math.min(1, Math.sqrt(sum / buffer.length) * 2);
+    return Math.sqrt(sum / buffer.length);
   }
 
   async _microphone() {
@@ -229,7 +265,8 @@ export class CallbridgeCall extends EventTarget {
     const events = new EventStream(url, { token: this.token });
     this._events = events;
     const forward = (name) => events.addEventListener(name, (e) => this._emit(name, JSON.parse(e.data)));
-    ["call", "CallState", "CallAccept", "CallTerminate", "EndpointAttached", "EndpointDetached", "levels", "progress"]
+    ["call", "CallState", "CallAccept", "CallTerminate", "CallDTMF", "EndpointAttached", "EndpointDetached", "levels",
+      "progress"]
       .forEach(forward);
     // Transferred away (POST /call/transfer detached this talker): stay away rather than reconnect and take the
     // call back. Replacements and network losses are left to the connection watch (a reload, our own re-offer).
@@ -248,23 +285,8 @@ export class CallbridgeCall extends EventTarget {
     });
   }
 
-  async _api(method, path, body) {
-    const response = await fetch(this.baseUrl + path, {
-      method,
-      headers: { token: this.token, ...(body ? { "Content-Type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // not JSON
-    }
-    if (!response.ok) {
-      const message = data?.error || `${method} ${path} answered ${response.status}`;
-      throw new CallbridgeError(response.status === 409 ? "ended" : "http", message, response.status);
-    }
-    return data;
+  _api(method, path, body) {
+    return request(this.baseUrl, this.token, method, path, body);
   }
 
   _fail(error) {

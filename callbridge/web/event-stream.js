@@ -33,7 +33,8 @@ export class EventStream extends EventTarget {
       } catch (error) {
         if (this.closed) return;
         if (error.status >= 400 && error.status < 500) this.close(); // as EventSource: no retry with a bad token
-        this.dispatchEvent(new Event("error"));
+        // `status`: the HTTP status that refused the stream (401: a wrong token), undefined for a network error.
+        this.dispatchEvent(Object.assign(new Event("error"), { status: error.status }));
       }
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
