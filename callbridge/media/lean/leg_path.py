@@ -43,6 +43,8 @@ class LeanLegPath:
         self._rx: pylibsrtp.Session | None = None
         self._tx: pylibsrtp.Session | None = None
         self._pair: Any = None
+        self._transport: Any = None
+        self._remote: Any = None
         self._dtls: Any = None
         self._writer: RtpWriter | None = None
         self._payload_types: frozenset[int] = frozenset()
@@ -76,6 +78,8 @@ class LeanLegPath:
             log.warning("lean path not started: no selected ICE pair or no SRTP keys")
             return
         self._dtls, self._pair = dtls, pair
+        # The selected pair's socket and peer do not change once ICE has completed (aioice nominates once).
+        self._transport, self._remote = pair.protocol.transport, pair.remote_addr
         self._rx, self._tx = dtls._rx_srtp, dtls._tx_srtp
         self.rtcp = RtcpState(ssrc, clock_rate, cname)
         for protocol in connection._protocols:
@@ -155,9 +159,8 @@ class LeanLegPath:
         self.rtcp.sent_rtp(len(payload), writer.last_timestamp)
 
     def _sendto(self, data: bytes) -> None:
-        transport = self._pair.protocol.transport
         try:
-            transport.sendto(data, self._pair.remote_addr)
+            self._transport.sendto(data, self._remote)
         except (OSError, AttributeError) as exc:  # closing, or no route: the next packet tries again
             log.debug("lean send failed: %s", exc)
 
