@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Bench
+from bench.harness import Bench, GatewayUnderTest
 from bench.steps import callbridge_step
 
 CALLS = 12  # a moderate load: busy, well under the knee
@@ -20,6 +20,7 @@ AREAS = [
     ("rtp/rtcp (aiortc)", ("aiortc/rtcrtp", "aiortc/rtp", "aiortc/rtcdtlstransport", "aiortc/rate")),
     ("dtls/crypto", ("OpenSSL", "cryptography", "rtcdtlstransport")),
     ("opus codec (PyAV)", ("av/", "opus")),
+    ("callbridge lean path", ("callbridge/media/lean/",)),
     ("callbridge", ("callbridge/",)),
     ("asyncio loop", ("asyncio/", "selectors")),
     ("http (uvicorn, starlette)", ("uvicorn", "starlette", "fastapi", "h11", "httpx", "httpcore")),
@@ -35,13 +36,14 @@ IDLE = (
 )
 
 
-def profile(bench: Bench) -> dict[str, Any] | None:
-    """Profile the first gateway through a step of :data:`CALLS` calls; None without py-spy."""
+def profile(bench: Bench, gateway_under_test: GatewayUnderTest | None = None) -> dict[str, Any] | None:
+    """Profile a gateway (the first one by default) through a step of :data:`CALLS` calls; None without py-spy."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         return None
     out = bench.workdir / "profile.txt"
-    gateway = bench.gateways[0].measured.server
+    under_test = gateway_under_test or bench.gateways[0]
+    gateway = under_test.measured.server
     spy = subprocess.Popen(
         [
             py_spy,
@@ -61,7 +63,7 @@ def profile(bench: Bench) -> dict[str, Any] | None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    callbridge_step(bench, CALLS, settle=1.0, window=6.0)
+    callbridge_step(bench, CALLS, settle=1.0, window=6.0, gateways=[under_test])
     spy.wait(timeout=30)
     if not out.exists():
         return None

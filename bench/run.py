@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import RESULTS, Bench, machine
+from bench.paths import SCHEDULE, SMOKE_SCHEDULE, measure_media_paths
+from bench.paths import markdown as paths_markdown
 from bench.profiling import profile
 from bench.report import TARGETS, markdown, notes, summary
 from bench.steps import THREE_ENDPOINTS, baseline_step, callbridge_step, capacity, cpu_per_call
@@ -39,9 +41,9 @@ class Plan:
     window: float
 
 
-def run(smoke: bool) -> dict[str, Any]:
+def run(smoke: bool, paths_only: bool = False) -> dict[str, Any]:
     """The whole run: every figure for callbridge ("callbridge") and the naive bridge ("baseline"), the summary
-    against the targets, and notes."""
+    against the targets, and notes; then aiortc's packet path against the lean one. ``paths_only``: just that."""
     plan = Plan(smoke, *((1.0, 10.0) if smoke else (2.0, 8.0)))
     results: dict[str, Any] = {
         "mode": "smoke" if smoke else "full",
@@ -55,6 +57,11 @@ def run(smoke: bool) -> dict[str, Any]:
         bench = Bench(Path(tmp), smoke)
         try:
             bench.start()
+            if paths_only:
+                schedule = SMOKE_SCHEDULE if smoke else SCHEDULE
+                results["media_paths"] = measure_media_paths(bench, plan.settle, plan.window, schedule)
+                results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+                return results
             cb: dict[str, Any] = {}
             bl: dict[str, Any] = {}
             measure_latency(bench, plan, cb, bl)
@@ -69,6 +76,8 @@ def run(smoke: bool) -> dict[str, Any]:
             if not smoke and cb["capacity"]:
                 measure_two_processes(bench, plan, cb)
             results["profile"] = profile(bench) if not smoke else None
+            schedule = SMOKE_SCHEDULE if smoke else SCHEDULE
+            results["media_paths"] = measure_media_paths(bench, plan.settle, plan.window, schedule)
             results["callbridge"], results["baseline"] = cb, bl
         finally:
             bench.stop()
@@ -254,14 +263,18 @@ def measure_two_processes(bench: Bench, plan: Plan, cb: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="2 calls, 10 s: check that the figures are produced")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--paths", action="store_true", help="only aiortc's packet path against the lean one")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    args.out = args.out or RESULTS / ("paths.json" if args.paths else "latest.json")
     started = time.monotonic()
-    results = run(args.smoke)
+    results = run(args.smoke, args.paths)
     results["seconds"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
+    table = paths_markdown(results["media_paths"]) if args.paths else markdown(results)
+    if not args.paths and "media_paths" in results:
+        table += "\n" + paths_markdown(results["media_paths"])
     args.out.with_suffix(".md").write_text(table)
     print("\n" + table)
     print(f"results: {args.out} ({results['seconds']} s)")

@@ -8,7 +8,7 @@ import hmac
 import secrets
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -153,6 +153,15 @@ class Settings(BaseSettings):
     )
     metrics_public: bool = Field(
         False, description="serve GET /metrics to anyone (by default it needs the admin token)"
+    )
+    media_path: Literal["aiortc", "lean"] = Field(
+        "aiortc",
+        description="how RTP/RTCP of WebRTC legs and RTP endpoints is carried once DTLS is up: aiortc's sender and"
+        " receiver tasks, or lean: our own packet path (SRTP in, rewrite, SRTP out, no task per frame)",
+    )
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "auto",
+        description="the event loop of `serve`: uvloop when installed (pip install callbridge[uvloop]) or asyncio",
     )
 
     emulator_host: str = Field("127.0.0.1", description="emulator listen address")

@@ -30,6 +30,7 @@ from callbridge.loop_lag import LoopLag
 from callbridge.malloc_trim import MallocTrim
 from callbridge.media import aiortc_fixes
 from callbridge.media.ice import IceSettings, gather_on
+from callbridge.media.lean import selection as media_path
 from callbridge.media.turn_check import TurnStatus, check_turn
 from callbridge.metrics.scrape import Metrics
 from callbridge.sessions import SessionService
@@ -127,6 +128,7 @@ class Gateway:
         self.settings.ensure_dirs()
         gather_on(self.ice.hosts)
         aiortc_fixes.install()
+        media_path.select(self.settings.media_path)
         await self.db.migrate()
         if self.registry is not None:
             await self.registry.start()

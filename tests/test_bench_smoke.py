@@ -29,6 +29,10 @@ def test_the_smoke_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["mode"] == "smoke" and results["machine"]["cores"] >= 1
+    paths = results["media_paths"]["variants"]  # aiortc's packet path against the lean one, side by side
+    assert {"aiortc/asyncio", "lean/asyncio"} <= set(paths)
+    for found in paths.values():
+        assert found["per_call_ms_s"]["2"] > 0 and found["on_time"]["2"] is not None and found["forwarded_untouched"]
     for system in ("callbridge", "baseline"):
         figures = results[system]
         latency = figures["latency"]["loss_0pct"]["latency_ms"]

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import h11
 import uvicorn
@@ -41,7 +41,8 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
         _header_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)  # a stream server's transports always are
+            # A stream server's transports are asyncio.Transport in behaviour; uvloop's are not subclasses of it.
+            transport = cast(asyncio.Transport, transport)
             super().connection_made(transport)
             address = self.client[0] if self.client else ""
             if limits.max_per_client and address not in limits.exempt:
@@ -99,6 +100,7 @@ def server_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn
         http=guarded_protocol(ConnectionLimits.from_settings(settings)),
         log_config=None,
         access_log=False,
+        loop=settings.event_loop,
         # Event streams last as long as their calls, which end only once the app shuts down: give open
         # connections a moment, then close them and let the app end its calls.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,

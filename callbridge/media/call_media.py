@@ -314,6 +314,8 @@ class CallMedia:
                 "outbound": dict(self.whatsapp.outgoing.counts),
             }
         }
+        if self.whatsapp.lean is not None:
+            legs["whatsapp"]["packets"] = self.whatsapp.lean.stats()  # the lean path's SRTP and RTCP figures
         endpoints = {}
         for endpoint in self.endpoints.values():
             stats = endpoint.stats()

@@ -73,11 +73,19 @@ class JitterBuffer:
         self._place(sequence_number, frame)
 
     def _place(self, sequence_number: int, frame: OpusFrame | None) -> None:
-        now = self.clock()
         ext = self._extend(sequence_number)
-        self.stats.received += frame is not None
+        stats = self.stats
+        stats.received += frame is not None
         if self._next is None:
             self._next = ext
+        if ext == self._next and not self._held:  # the common case: the next packet, nothing waiting
+            self._next += 1
+            stats.depth_max = max(stats.depth_max, 1)
+            if frame is not None:
+                self._account(0.0)
+                self.release(frame)
+            return
+        now = self.clock()
         if ext < self._next or ext in self._held:
             self.stats.late += 1
             return

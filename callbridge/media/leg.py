@@ -11,6 +11,8 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDe
 from callbridge.errors import UpstreamError
 from callbridge.media.ice import IceSettings, advertise_public_ip
 from callbridge.media.inbound import InboundAudio
+from callbridge.media.lean.leg_path import LeanLegPath
+from callbridge.media.lean.selection import selected
 from callbridge.media.outbound import OutboundAudio
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,13 @@ class AudioLeg:
         self.outgoing = OutboundAudio()
         transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
         self.inbound = InboundAudio(transceiver.receiver)
-        for part in (transceiver.sender, transceiver.receiver):
-            _note_rtcp(part, self.inbound)
+        self.lean: LeanLegPath | None = None  # our packet path, when selected: aiortc's RTP tasks never start
+        if selected() == "lean":
+            self.lean = LeanLegPath(self.inbound, self.outgoing)
+            self.lean.install(transceiver.sender, transceiver.receiver)
+        else:
+            for part in (transceiver.sender, transceiver.receiver):
+                _note_rtcp(part, self.inbound)
         self._closing = False
         self.pc.on("connectionstatechange", self._on_connection_state)
 
@@ -80,6 +87,8 @@ class AudioLeg:
         if not self._closing:
             AudioLeg.open_count -= 1
         self._closing = True
+        if self.lean is not None:
+            self.lean.close()
         self.inbound.close()
         await self.pc.close()
 

@@ -4,6 +4,10 @@ made and paced), or silence, on one continuous timeline.
 The track always hands aiortc encoded packets, so aiortc never encodes and every RTP timestamp is ours:
 forwarded frames keep their spacing (a lost frame stays a gap the receiver conceals), and switching between
 sources (another talker, a mix, a new browser) never makes time jump backwards.
+
+Two ways out: aiortc's sender (or an endpoint's send loop) awaits ``recv`` once per frame, or, on the lean path,
+``attach`` gives it a function that sends a frame at once: forwarded and mixed frames go out as they are pushed,
+and silence on the loop's shared 20 ms clock (media/lean/pacer.py).
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 
 import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from callbridge.media.lean.pacer import SilencePacer, pacer
 from callbridge.media.opus import FRAME_SAMPLES, RATE, SILENCE, TIME_BASE, OpusFrame
+
+Send = Callable[[bytes, int], None]  # an Opus payload and its timestamp on the leg's timeline (48 kHz)
 
 FRAME_SECONDS = FRAME_SAMPLES / RATE
 IDLE_AFTER = 0.06  # seconds without a forwarded frame before silence fills in
@@ -37,9 +45,44 @@ class OutboundAudio(MediaStreamTrack):
         self._offset: int | None = None  # out timestamp minus source timestamp, for the current forwarded run
         self._last_source_ts: int | None = None
         self.counts = {"forwarded": 0, "encoded": 0, "silence": 0, "dropped": 0}
+        self._send: Send | None = None
+        self._pacer: SilencePacer | None = None
+
+    def attach(self, send: Send) -> None:
+        """From now on send each frame at once through ``send`` (the lean path), silence on the shared clock;
+        frames queued until now go first, as aiortc's sender would have sent them on starting."""
+        self._send = send
+        if self._clock0 is None:
+            self._clock0 = self._due = time.monotonic()
+        while self._frames:
+            frame = self._frames.popleft()
+            send(frame.payload, self._forward_pts(frame))
+        self._pacer = pacer()
+        self._pacer.add(self)
+
+    def detach(self) -> None:
+        self._send = None
+        if self._pacer is not None:
+            self._pacer.discard(self)  # its loop's, wherever this is called from
+            self._pacer = None
+
+    def stop(self) -> None:
+        self.detach()
+        super().stop()
+
+    def idle(self, now: float) -> None:
+        """The shared clock's tick: silence for every frame time due and not filled by forwarding."""
+        send = self._send
+        while send is not None and self._due <= now:
+            self.counts["silence"] += 1
+            send(SILENCE, self._paced_pts())
 
     def push(self, frame: OpusFrame, mixed: bool = False) -> None:
         """A frame to send as it is: passed through from another leg, or ``mixed`` (encoded by the router)."""
+        if self._send is not None:
+            self.counts["encoded" if mixed else "forwarded"] += 1
+            self._send(frame.payload, self._forward_pts(frame))
+            return
         if len(self._frames) >= MAX_QUEUE:
             self._frames.popleft()
             self.counts["dropped"] += 1
@@ -68,22 +111,29 @@ class OutboundAudio(MediaStreamTrack):
                 pass
 
     def _forward(self, frame: OpusFrame) -> av.Packet:
+        return self._packet(frame.payload, self._forward_pts(frame))
+
+    def _forward_pts(self, frame: OpusFrame) -> int:
         last = self._last_source_ts
         if self._offset is None or last is None or not 0 < frame.timestamp - last <= MAX_JUMP:
             self._offset = max(self._next_pts, self._wall_pts()) - frame.timestamp  # a new run follows on
         self._last_source_ts = frame.timestamp
         pts = frame.timestamp + self._offset
         self._due = time.monotonic() + IDLE_AFTER
-        return self._packet(frame.payload, pts)
+        self._next_pts = pts + FRAME_SAMPLES
+        return pts
 
     def _paced(self, payload: bytes) -> av.Packet:
+        return self._packet(payload, self._paced_pts())
+
+    def _paced_pts(self) -> int:
         pts = max(self._next_pts, self._wall_pts())  # after a pause, time moves on: the receiver sees a gap
         self._due = max(self._due + FRAME_SECONDS, time.monotonic() - 0.1)
         self._offset = None  # forwarding that resumes starts a new run
-        return self._packet(payload, pts)
+        self._next_pts = pts + FRAME_SAMPLES
+        return pts
 
     def _packet(self, payload: bytes, pts: int) -> av.Packet:
-        self._next_pts = pts + FRAME_SAMPLES
         packet = av.Packet(payload)
         packet.pts = pts
         packet.time_base = TIME_BASE

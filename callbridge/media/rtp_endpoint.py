@@ -15,6 +15,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
 from callbridge.media.endpoint import CarriedEndpoint, Role
+from callbridge.media.lean.selection import selected
 from callbridge.media.opus import RATE
 from callbridge.media.rtp_rtcp import REPORT_EVERY, RtcpState
 from callbridge.media.rtp_sdp import PTIME_MS, SRTP_SUITE, Address, Codec, describe, format_address
@@ -52,6 +53,7 @@ class RtpEndpoint(CarriedEndpoint):
         self.rtcp = RtcpState(self.ssrc, self.codec.clock_rate, f"callbridge-{endpoint_id}")
         self._seq = secrets.randbits(16)
         self._ts_base = secrets.randbits(32)
+        self._first = True  # the first packet carries the marker
         self._rtcp_to: tuple[Address, bool] | None = None  # where the app's RTCP came from, and on which port
         self._ports: PortPair | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,10 +70,12 @@ class RtpEndpoint(CarriedEndpoint):
             lambda data, source: endpoint._datagram(data, source, rtcp_port=False),
             lambda data, source: endpoint._datagram(data, source, rtcp_port=True),
         )
-        endpoint._tasks = [
-            asyncio.create_task(endpoint._send_loop(), name=f"rtp send {endpoint_id}"),
-            asyncio.create_task(endpoint._report_loop(), name=f"rtcp {endpoint_id}"),
-        ]
+        endpoint._tasks = [asyncio.create_task(endpoint._report_loop(), name=f"rtcp {endpoint_id}")]
+        if selected() == "lean":
+            endpoint._outgoing.attach(endpoint._send_frame)  # frames leave as they are pushed
+            endpoint._ports.read_small()
+        else:
+            endpoint._tasks.append(asyncio.create_task(endpoint._send_loop(), name=f"rtp send {endpoint_id}"))
         return endpoint
 
     # ---- what the call sees ------------------------------------------------------------------------------------
@@ -189,36 +193,39 @@ class RtpEndpoint(CarriedEndpoint):
     # ---- sending -----------------------------------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
-        ratio = RATE // self.codec.clock_rate
-        first = True
+        """The aiortc-path way: await each frame of the outbound track."""
         while True:
             try:
                 frame = await self._outgoing.recv()
             except MediaStreamError:
                 return
-            payload = bytes(frame)
-            if self._g711_out is not None:
-                payload = self._g711_out.convert(payload)
-            target = self.latch.target
-            if target is None or self._ports is None:
-                self.counts["unsent"] += 1  # nobody to send to until the app's first packet
-                continue
-            timestamp = (self._ts_base + (frame.pts or 0) // ratio) & 0xFFFFFFFF
-            packet = RtpPacket(
-                payload_type=self.codec.payload_type,
-                marker=int(first),
-                sequence_number=self._seq,
-                timestamp=timestamp,
-                ssrc=self.ssrc,
-                payload=payload,
-            ).serialize()
-            first = False
-            self._seq = (self._seq + 1) & 0xFFFF
-            if self._srtp is not None:
-                packet = self._srtp.protect(packet)
-            self._ports.send_rtp(packet, target)
-            self.counts["sent"] += 1
-            self.rtcp.sent_rtp(len(payload), timestamp)
+            self._send_frame(bytes(frame), frame.pts or 0)
+
+    def _send_frame(self, payload: bytes, pts: int) -> None:
+        """One frame at ``pts`` on our 48 kHz timeline, to the app: from the send loop, or on the lean path
+        straight from whoever pushed it (no task per frame)."""
+        if self._g711_out is not None:
+            payload = self._g711_out.convert(payload)
+        target = self.latch.target
+        if target is None or self._ports is None:
+            self.counts["unsent"] += 1  # nobody to send to until the app's first packet
+            return
+        timestamp = (self._ts_base + pts // (RATE // self.codec.clock_rate)) & 0xFFFFFFFF
+        packet = RtpPacket(
+            payload_type=self.codec.payload_type,
+            marker=int(self._first),
+            sequence_number=self._seq,
+            timestamp=timestamp,
+            ssrc=self.ssrc,
+            payload=payload,
+        ).serialize()
+        self._first = False
+        self._seq = (self._seq + 1) & 0xFFFF
+        if self._srtp is not None:
+            packet = self._srtp.protect(packet)
+        self._ports.send_rtp(packet, target)
+        self.counts["sent"] += 1
+        self.rtcp.sent_rtp(len(payload), timestamp)
 
     async def _report_loop(self) -> None:
         while True:

@@ -37,6 +37,7 @@ class RtcpState:
         self.sent_packets = 0
         self.sent_octets = 0
         self.last_rtp_timestamp = 0
+        self._last_sent_at = 0.0  # monotonic time the last RTP packet left
         self._last_sr: tuple[int, float] | None = None  # middle 32 bits of the app's last SR, and when it came
         self.peer_report: dict[str, Any] | None = None  # what the app says about what it receives from us
         self.reports_received = 0
@@ -52,6 +53,13 @@ class RtcpState:
         self.sent_packets += 1
         self.sent_octets += payload_size
         self.last_rtp_timestamp = timestamp
+        self._last_sent_at = time.monotonic()
+
+    def rtp_timestamp_now(self) -> int:
+        """The RTP timestamp that corresponds to this moment: the last sent one moved on by the time since, so an
+        SR's NTP and RTP timestamps name the same instant (RFC 3550 6.4.1)."""
+        elapsed = max(0.0, time.monotonic() - self._last_sent_at)
+        return (self.last_rtp_timestamp + int(elapsed * self.clock_rate)) & 0xFFFFFFFF
 
     def digest(self, data: bytes) -> None:
         """An RTCP compound packet from the app; ``ValueError`` if it is not one."""
@@ -97,7 +105,7 @@ class RtcpState:
         if self.sent_packets:
             info = RtcpSenderInfo(
                 ntp_timestamp=ntp_now(),
-                rtp_timestamp=self.last_rtp_timestamp,
+                rtp_timestamp=self.rtp_timestamp_now(),
                 packet_count=self.sent_packets & 0xFFFFFFFF,
                 octet_count=self.sent_octets & 0xFFFFFFFF,
             )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import cast
 
 from callbridge.errors import Conflict
+from callbridge.media.lean.demux import small_reads
 from callbridge.media.rtp_sdp import Address
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,11 @@ class PortPair:
             f"no free UDP port pair for RTP in {ports.start}-{ports.stop - 1} on {host} (CALLBRIDGE_RTP_PORTS):"
             " close other RTP endpoints or widen the range"
         )
+
+    def read_small(self) -> None:
+        """Read datagrams with a small buffer (the lean path): see media/lean/demux.py."""
+        for protocol in (self._rtp, self._rtcp):
+            small_reads(protocol.transport)
 
     def send_rtp(self, data: bytes, to: Address) -> None:
         self._send(self._rtp, data, to)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from callbridge.media.browser_leg import BrowserLeg
 from callbridge.media.endpoint import Endpoint, Role
 from callbridge.media.ice import IceSettings
@@ -36,6 +38,12 @@ class WebRtcEndpoint(Endpoint):
 
     async def close(self) -> None:
         await self.leg.close()
+
+    def stats(self) -> dict[str, Any]:
+        stats = super().stats()
+        if self.leg.lean is not None:
+            stats["packets"] = self.leg.lean.stats()  # the lean path's SRTP and RTCP figures
+        return stats
 
     def _state_changed(self) -> None:
         if self.leg.state == "connected" and self.on_connected is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ from .server_process import ServerProcess
 from .waiting import free_port
 
 DEFAULT_ADMIN_TOKEN = "callbridge-testing-admin-token"
+# Settings a whole test run can flip for every gateway it starts that does not set them itself:
+# CALLBRIDGE_TEST_MEDIA_PATH=lean runs the suite on the lean packet path, CALLBRIDGE_TEST_EVENT_LOOP=uvloop on uvloop.
+RUN_WIDE = {"media_path": "CALLBRIDGE_TEST_MEDIA_PATH", "event_loop": "CALLBRIDGE_TEST_EVENT_LOOP"}
 
 
 class Gateway(ServerProcess):
@@ -32,7 +36,9 @@ class Gateway(ServerProcess):
     ) -> None:
         workdir = Path(workdir)
         port = free_port()
+        run_wide = {name: os.environ[var] for name, var in RUN_WIDE.items() if os.environ.get(var)}
         values: dict[str, Any] = {
+            **run_wide,
             "data_dir": workdir / "data",
             "files_dir": workdir / "files",
             "webhook_allow_private": True,  # receivers are on 127.0.0.1; a test of the refusal sets it False

@@ -1,0 +1,123 @@
+"""The media paths side by side (issue 16): plain bridged calls on aiortc's packet path and on the lean one, each
+on stock asyncio and on uvloop (when installed), in one run, each in its own gateway process with nothing else
+on it. The steps alternate between the variants at each number of calls, so a change in what else the machine
+is doing lands on all of them alike: compare them as ratios within the run.
+
+    python -m bench.run --paths          # only this comparison (a few minutes)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+from typing import Any
+
+from bench.harness import Bench
+from bench.profiling import profile
+from bench.steps import callbridge_step, cpu_per_call
+
+REFERENCE = "aiortc/asyncio"
+SCHEDULE = [10, 20, 40]
+SMOKE_SCHEDULE = [2]
+
+
+def variants(smoke: bool = False) -> list[tuple[str, str]]:
+    """(media path, event loop) pairs this machine can run: uvloop only where it is installed (and not in the
+    smoke run, which checks the harness)."""
+    uvloop = importlib.util.find_spec("uvloop") is not None and not smoke
+    loops = ["asyncio", "uvloop"] if uvloop else ["asyncio"]
+    return [(path, loop) for path in ("aiortc", "lean") for loop in loops]
+
+
+def measure_media_paths(bench: Bench, settle: float, window: float, schedule: list[int]) -> dict[str, Any]:
+    print("media paths: plain bridged calls, aiortc vs lean", flush=True)
+    gateways = {
+        f"{path}/{loop}": bench.start_gateway(2 + i, media_path=path, event_loop=loop)
+        for i, (path, loop) in enumerate(variants(smoke=bench.smoke))
+    }
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
+    load: list[list[float]] = []
+    for n in schedule:
+        load.append([round(x, 2) for x in os.getloadavg()])
+        for name, gateway in gateways.items():
+            result = callbridge_step(bench, n, settle=settle, window=window, gateways=[gateway])
+            steps[name].append(result)
+            print(
+                f"  {name:15s} {n:3d} calls: {result['cpu_ms_per_call_s']:5.1f} ms CPU/s per call, on time"
+                f" {result['on_time']:.4f}, lag p99 {result['lag']['p99']} ms, load generator"
+                f" {result['cpu_ms_per_s'].get('loadgen', 0):.0f} ms/s",
+                flush=True,
+            )
+    figures = {name: _figures(found) for name, found in steps.items()}
+    profiles = {} if bench.smoke else {name: profile(bench, gateway) for name, gateway in gateways.items()}
+    reference = figures.get(REFERENCE)
+    for found in figures.values():
+        if reference is not None:
+            found["ratio_to_aiortc"] = {
+                str(n): _ratio(found["per_call_ms_s"][str(n)], reference["per_call_ms_s"][str(n)]) for n in schedule
+            }
+            # A slope needs two steps that kept up on both sides; otherwise it is one step's average: no ratio.
+            sloped = found["passed_steps"] >= 2 and reference["passed_steps"] >= 2
+            found["slope_ratio_to_aiortc"] = _ratio(found["slope_ms_s"], reference["slope_ms_s"]) if sloped else None
+    return {
+        "schedule": schedule,
+        "load_average_before_each_n": load,
+        "variants": figures,
+        "profiles": profiles,  # where each variant's busy time goes at a moderate load (py-spy)
+        "steps": steps,
+    }
+
+
+def _figures(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    slope, fixed = cpu_per_call(steps)
+    cpu = [(s["calls"], s["sut_cpu_ms_per_s"]) for s in steps]
+    return {
+        "slope_ms_s": slope,  # what one more call costs (over the steps that kept up)
+        "fixed_ms_s": fixed,
+        "passed_steps": sum(1 for s in steps if s["passed"]),
+        # the same between each two steps, whether they kept up or not (a busy machine fails steps for all)
+        "marginal_ms_s": {f"{a}-{b}": round((cb - ca) / (b - a), 1) for (a, ca), (b, cb) in itertools.pairwise(cpu)},
+        "per_call_ms_s": {str(s["calls"]): s["cpu_ms_per_call_s"] for s in steps},  # average, fixed cost included
+        "on_time": {str(s["calls"]): s["on_time"] for s in steps},
+        "lag_p99_ms": {str(s["calls"]): s["lag"]["p99"] for s in steps},
+        "latency_p50_ms": {
+            str(s["calls"]): [
+                s["latency_ms"]["whatsapp_to_browser"]["p50"],
+                s["latency_ms"]["browser_to_whatsapp"]["p50"],
+            ]
+            for s in steps
+        },
+        "loadgen_cpu_ms_s": {str(s["calls"]): s["cpu_ms_per_s"].get("loadgen") for s in steps},
+        "forwarded_untouched": all(s["routing"]["whatsapp"]["outbound"].get("encoded", 0) == 0 for s in steps),
+    }
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    return round(value / reference, 3) if value is not None and reference else None
+
+
+def markdown(paths: dict[str, Any]) -> str:
+    schedule = [str(n) for n in paths["schedule"]]
+    head = " | ".join(f"{n} calls" for n in schedule)
+    lines = [
+        "## Media paths, plain bridged calls (ms of gateway CPU per call per second; x: ratio to aiortc/asyncio)",
+        "",
+        f"Load average before each step: {paths['load_average_before_each_n']}",
+        "",
+        f"| variant | {head} | one more call, between steps | on time | lag p99 (ms) | latency p50 W→B / B→W (ms) |",
+        "|---|" + "---|" * (len(schedule) + 4),
+    ]
+    for name, found in paths["variants"].items():
+        ratios = found.get("ratio_to_aiortc", {})
+        cells = [f"{found['per_call_ms_s'][n]} (x{ratios.get(n)})" for n in schedule]
+        on_time = " / ".join(str(found["on_time"][n]) for n in schedule)
+        lag = " / ".join(str(found["lag_p99_ms"][n]) for n in schedule)
+        latency = " / ".join(f"{a}, {b}" for a, b in (found["latency_p50_ms"][n] for n in schedule))
+        slope = ", ".join(f"{k}: {v}" for k, v in found["marginal_ms_s"].items())
+        lines.append(f"| {name} | {' | '.join(cells)} | {slope} | {on_time} | {lag} | {latency} |")
+    for name, found in (paths.get("profiles") or {}).items():
+        if found:
+            areas = ", ".join(f"{area} {pct}%" for area, pct in found["by_area_pct"].items())
+            lines.append(f"\nWhere {name}'s busy time goes (py-spy): {areas}.")
+    return "\n".join(lines) + "\n"
