@@ -19,7 +19,6 @@ The URL is a PostgreSQL role that may create databases; the run creates its own 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -27,21 +26,18 @@ import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.engine import make_url
 
 from bench.cluster_forwarding import measure_forwarding
 from bench.cluster_report import markdown, notes, summary
 from bench.harness import RESULTS, Bench, GatewayUnderTest, machine
 from bench.steps import callbridge_step, capacity, cpu_per_call
 from callbridge.testing import free_port
+from callbridge.testing.postgres import throwaway_database
 
 WORKERS = 2
 
@@ -70,8 +66,8 @@ def run(plan: Plan, admin_url: str) -> dict[str, Any]:
     }
     with (
         tempfile.TemporaryDirectory(prefix="callbridge-bench-cluster-") as tmp,
-        fresh_database(admin_url) as single_db,
-        fresh_database(admin_url) as box_db,
+        throwaway_database(admin_url, "cb_bench") as single_db,
+        throwaway_database(admin_url, "cb_bench") as box_db,
     ):
         bench = Bench(Path(tmp), plan.smoke)
         try:
@@ -146,34 +142,6 @@ def free_port_pair(count: int) -> int:
                 continue
             return base
     raise RuntimeError(f"no {count} consecutive free ports")
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new database on the server of ``admin_url`` (``postgresql+asyncpg://...``), dropped afterwards."""
-    name = f"cb_bench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    import asyncpg
-
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        user=parsed.username,
-        password=parsed.password,
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        database=parsed.database,
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def main() -> int:

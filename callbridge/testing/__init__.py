@@ -9,6 +9,7 @@ public HTTP API, for your own tests and CI (any test runner; this package import
 
 from .emulator import Emulator
 from .gateway import DEFAULT_ADMIN_TOKEN, Gateway
+from .postgres import throwaway_database
 from .provisioning import (
     BusinessNumber,
     add_user,
@@ -45,6 +46,7 @@ __all__ = [
     "provision_async",
     "register_number",
     "set_webhook",
+    "throwaway_database",
     "verify_signature",
     "wait_until",
 ]
