@@ -51,12 +51,15 @@ def _serve(args: argparse.Namespace) -> int:
     from callbridge.cluster.drain import DrainingServer
     from callbridge.cluster.workers import listen_socket
     from callbridge.debug_heap import install_from_environment
-    from callbridge.gateway import ClusterNeedsPostgres
 
     settings = _settings(args)
     setup_logging(settings.log_level, settings.log_json)
     install_from_environment()  # SIGUSR1 heap dumps, only with CALLBRIDGE_TRACEMALLOC_DUMP_DIR set
     settings.ensure_dirs()
+    # Before the database is touched: several nodes on SQLite would each make a database of their own.
+    if problem := settings.needs_postgres(nodes=args.workers > 1 or None):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         return _serve_workers(args, settings)
     if not _database_ready(settings):
@@ -65,11 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
     if generated:
         where = settings.data_dir / "admin_token"
         print(f"Generated the admin token (stored in {where}):\n  {admin_token}", flush=True)
-    try:
-        app = create_app(settings, admin_token)
-    except ClusterNeedsPostgres as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(settings, admin_token)
     gateway = app.state.gateway
     # A node of several drains on SIGTERM (the others take its new calls); a lone gateway stops at once.
     server = DrainingServer(
@@ -85,13 +84,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     from callbridge.cluster.workers import Workers
 
-    if not settings.resolved_database_url().startswith("postgresql"):
-        print(
-            "error: --workers runs several nodes, which share one PostgreSQL database: set"
-            " CALLBRIDGE_DATABASE_URL=postgresql+asyncpg://... (SQLite is for a single process)",
-            file=sys.stderr,
-        )
-        return 2
     # Once, before the workers start: the migrations and the generated secrets are not raced.
     if not _database_ready(settings):
         return 2

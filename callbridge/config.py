@@ -181,6 +181,17 @@ class Settings(BaseSettings):
         """Whether this process is one node of several sharing the database."""
         return self.cluster_secret is not None
 
+    def needs_postgres(self, nodes: bool | None = None) -> str | None:
+        """Why this configuration cannot run (several nodes on SQLite), or None. ``nodes``: whether several
+        nodes are meant (default: whether a cluster secret is set)."""
+        several = self.clustered if nodes is None else nodes
+        if several and not self.resolved_database_url().startswith("postgresql"):
+            return (
+                "several nodes (CALLBRIDGE_CLUSTER_SECRET, --workers) share one PostgreSQL database: set"
+                " CALLBRIDGE_DATABASE_URL=postgresql+asyncpg://... (SQLite is for a single node)"
+            )
+        return None
+
     def resolved_node_id(self) -> str:
         return self.node_id or f"{socket.gethostname()}:{self.node_port or self.port}"
 

@@ -51,14 +51,10 @@ class Gateway:
     def __init__(self, settings: Settings, admin_token: str) -> None:
         self.settings = settings
         self.admin_token = admin_token
-        database_url = settings.resolved_database_url()
-        if settings.clustered and not database_url.startswith("postgresql"):
-            raise ClusterNeedsPostgres(
-                "several nodes (CALLBRIDGE_CLUSTER_SECRET, --workers) share one PostgreSQL database: set"
-                " CALLBRIDGE_DATABASE_URL=postgresql+asyncpg://... (SQLite is for a single node)"
-            )
+        if problem := settings.needs_postgres():
+            raise ClusterNeedsPostgres(problem)
         self.node_id = settings.resolved_node_id()
-        self.db = Database(database_url, settings.secret_box())
+        self.db = Database(settings.resolved_database_url(), settings.secret_box())
         # trust_env=False: never route Graph or webhook traffic through a proxy picked up from the environment.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), trust_env=False, follow_redirects=False)
         self.ice = IceSettings.parse(

@@ -152,168 +152,159 @@ async def test_calls_spread_and_are_controlled_through_any_node(
     three_nodes: tuple[list[Gateway], Scene],
 ) -> None:
     nodes, scene = three_nodes
-    if True:
-        # The session's event stream from one node, as a softphone holds it, while calls land on every node.
-        seen: list[dict[str, Any]] = []
-        watcher = asyncio.create_task(session_events(nodes[0], scene, seen))
-        await asyncio.sleep(1)
-        calls = await to_thread(place_answered_calls, scene, 6)
-        owners = {call_id: scene.call_status(call_id)["Node"] for call_id in calls}
-        assert len(set(owners.values())) >= 2, f"nginx spread the calls over one node only: {owners}"
+    # The session's event stream from one node, as a softphone holds it, while calls land on every node.
+    seen: list[dict[str, Any]] = []
+    watcher = asyncio.create_task(session_events(nodes[0], scene, seen))
+    await asyncio.sleep(1)
+    calls = await to_thread(place_answered_calls, scene, 6)
+    owners = {call_id: scene.call_status(call_id)["Node"] for call_id in calls}
+    assert len(set(owners.values())) >= 2, f"nginx spread the calls over one node only: {owners}"
+    await wait_for(
+        lambda: {e["CallID"] for e in seen if e.get("Event") == "active"} >= set(calls),
+        within=10,
+        what="node-0's session stream to show every node's calls going active",
+    )
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+
+    call_id = calls[0]
+    owner = owners[call_id]
+    elsewhere = other_than(nodes, owner)
+    assert status_via(elsewhere, scene, call_id)["State"] == "active"
+
+    # The call's event stream through a node that does not carry it.
+    async with (
+        httpx.AsyncClient(base_url=elsewhere.url, timeout=30, trust_env=False) as http,
+        http.stream("GET", "/call/events", params={"CallID": call_id, "token": scene.token}) as stream,
+    ):
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+        first = await anext(line async for line in lines if line.startswith("data:"))
+        assert json.loads(first[5:])["Node"] == owner
+
+        # Media commands through the non-owner: play, record; a browser attaches through nginx.
+        play = {"CallID": call_id, "AudioFile": "tone880.wav"}
+        r = await to_thread(elsewhere.post, "/call/play", token=scene.token, json=play)
+        assert r.status_code == 200, r.text
+        await wait_for(lambda: hears(scene, call_id, 880), within=10, what="the user to hear the played file")
+        expect_ok(await to_thread(elsewhere.post, "/call/play/stop", token=scene.token, json={"CallID": call_id}))
+        r = await to_thread(elsewhere.post, "/call/record", token=scene.token, json={"CallID": call_id, "Announce": ""})
+        assert r.status_code == 200, r.text
+        levels = await anext(line async for line in lines if line.startswith("event: levels"))
+        assert levels
+
+    browser = PyBrowser(say_hz=660)
+    try:
+        r = await browser.join(scene.gateway.url, scene.token, call_id)
+        assert r.status_code == 200, r.text
+        await wait_for(lambda: hears(scene, call_id, 660), within=15, what="the user to hear the browser")
         await wait_for(
-            lambda: {e["CallID"] for e in seen if e.get("Event") == "active"} >= set(calls),
-            within=10,
-            what="node-0's session stream to show every node's calls going active",
+            lambda: any(abs(p - 440) <= 8 for p in browser.ear.report(last_seconds=1.5)["peaks_hz"]),
+            within=15,
+            what="the browser to hear the user",
         )
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    finally:
+        await browser.close()
 
-        call_id = calls[0]
-        owner = owners[call_id]
-        elsewhere = other_than(nodes, owner)
-        assert status_via(elsewhere, scene, call_id)["State"] == "active"
+    stopped = expect_ok(
+        await to_thread(elsewhere.post, "/call/record/stop", token=scene.token, json={"CallID": call_id})
+    )
+    assert stopped.json()["data"]["Seconds"] > 0
 
-        # The call's event stream through a node that does not carry it.
-        async with (
-            httpx.AsyncClient(base_url=elsewhere.url, timeout=30, trust_env=False) as http,
-            http.stream("GET", "/call/events", params={"CallID": call_id, "token": scene.token}) as stream,
-        ):
-            assert stream.status_code == 200
-            lines = stream.aiter_lines()
-            first = await anext(line async for line in lines if line.startswith("data:"))
-            assert json.loads(first[5:])["Node"] == owner
-
-            # Media commands through the non-owner: play, record; a browser attaches through nginx.
-            play = {"CallID": call_id, "AudioFile": "tone880.wav"}
-            r = await to_thread(elsewhere.post, "/call/play", token=scene.token, json=play)
-            assert r.status_code == 200, r.text
-            await wait_for(lambda: hears(scene, call_id, 880), within=10, what="the user to hear the played file")
-            expect_ok(await to_thread(elsewhere.post, "/call/play/stop", token=scene.token, json={"CallID": call_id}))
-            r = await to_thread(
-                elsewhere.post, "/call/record", token=scene.token, json={"CallID": call_id, "Announce": ""}
-            )
-            assert r.status_code == 200, r.text
-            levels = await anext(line async for line in lines if line.startswith("event: levels"))
-            assert levels
-
-        browser = PyBrowser(say_hz=660)
-        try:
-            r = await browser.join(scene.gateway.url, scene.token, call_id)
-            assert r.status_code == 200, r.text
-            await wait_for(lambda: hears(scene, call_id, 660), within=15, what="the user to hear the browser")
-            await wait_for(
-                lambda: any(abs(p - 440) <= 8 for p in browser.ear.report(last_seconds=1.5)["peaks_hz"]),
-                within=15,
-                what="the browser to hear the user",
-            )
-        finally:
-            await browser.close()
-
-        stopped = expect_ok(
-            await to_thread(elsewhere.post, "/call/record/stop", token=scene.token, json={"CallID": call_id})
+    # An incoming call, answered and ended through nodes that do not carry it.
+    incoming = await to_thread(scene.user_calls, await to_thread(scene.user, say="tone:440"))
+    await to_thread(scene.wait_event, incoming, "CallOffer")
+    incoming_owner = scene.call_status(incoming)["Node"]
+    expect_ok(
+        await to_thread(
+            other_than(nodes, incoming_owner).post, "/call/accept", token=scene.token, json={"CallID": incoming}
         )
-        assert stopped.json()["data"]["Seconds"] > 0
+    )
+    await to_thread(scene.wait_state, incoming, "active")
 
-        # An incoming call, answered and ended through nodes that do not carry it.
-        incoming = await to_thread(scene.user_calls, await to_thread(scene.user, say="tone:440"))
-        await to_thread(scene.wait_event, incoming, "CallOffer")
-        incoming_owner = scene.call_status(incoming)["Node"]
-        expect_ok(
-            await to_thread(
-                other_than(nodes, incoming_owner).post, "/call/accept", token=scene.token, json={"CallID": incoming}
-            )
-        )
-        await to_thread(scene.wait_state, incoming, "active")
+    # The session's list, from any node, holds every node's calls.
+    listed = expect_ok(nodes[2].get("/call/status", token=scene.token)).json()["data"]["calls"]
+    assert {c["CallID"] for c in listed} >= {*calls, incoming}
 
-        # The session's list, from any node, holds every node's calls.
-        listed = expect_ok(nodes[2].get("/call/status", token=scene.token)).json()["data"]["calls"]
-        assert {c["CallID"] for c in listed} >= {*calls, incoming}
-
-        for each in [*calls, incoming]:
-            via = other_than(nodes, scene.call_status(each)["Node"])
-            expect_ok(await to_thread(via.post, "/call/end", token=scene.token, json={"CallID": each}))
-        for each in [*calls, incoming]:
-            await to_thread(scene.wait_event, each, "CallTerminate")
-            assert scene.emulator.call(each)["state"] == "ended"
-        await asyncio.sleep(1)  # the last events' deliveries
-        no_event_lost_or_repeated(scene, [*calls, incoming])
+    for each in [*calls, incoming]:
+        via = other_than(nodes, scene.call_status(each)["Node"])
+        expect_ok(await to_thread(via.post, "/call/end", token=scene.token, json={"CallID": each}))
+    for each in [*calls, incoming]:
+        await to_thread(scene.wait_event, each, "CallTerminate")
+        assert scene.emulator.call(each)["state"] == "ended"
+    await asyncio.sleep(1)  # the last events' deliveries
+    no_event_lost_or_repeated(scene, [*calls, incoming])
 
 
 async def test_a_killed_nodes_calls_are_ended_by_a_survivor(three_nodes: tuple[list[Gateway], Scene]) -> None:
     nodes, scene = three_nodes
-    if True:
-        calls = await to_thread(place_answered_calls, scene, 6)
-        owners = {call_id: scene.call_status(call_id)["Node"] for call_id in calls}
-        victim_name = owners[calls[0]]
-        victim = by_node(nodes)[victim_name]
-        doomed = [c for c, n in owners.items() if n == victim_name]
-        spared = [c for c, n in owners.items() if n != victim_name]
-        assert spared, f"every call on one node: {owners}"
-        for call_id in spared:
-            expect_ok(await to_thread(scene.post, "/call/play", {"CallID": call_id, "AudioFile": "tone880.wav"}))
+    calls = await to_thread(place_answered_calls, scene, 6)
+    owners = {call_id: scene.call_status(call_id)["Node"] for call_id in calls}
+    victim_name = owners[calls[0]]
+    victim = by_node(nodes)[victim_name]
+    doomed = [c for c, n in owners.items() if n == victim_name]
+    spared = [c for c, n in owners.items() if n != victim_name]
+    assert spared, f"every call on one node: {owners}"
+    for call_id in spared:
+        expect_ok(await to_thread(scene.post, "/call/play", {"CallID": call_id, "AudioFile": "tone880.wav"}))
 
-        recorded = expect_ok(await to_thread(scene.post, "/call/record", {"CallID": doomed[0], "Announce": ""})).json()[
-            "data"
-        ]["Path"]
-        await asyncio.sleep(1.5)
+    recorded = expect_ok(await to_thread(scene.post, "/call/record", {"CallID": doomed[0], "Announce": ""})).json()[
+        "data"
+    ]["Path"]
+    await asyncio.sleep(1.5)
 
-        await to_thread(victim.kill)
-        for call_id in doomed:
-            ended = await to_thread(scene.wait_event, call_id, "CallTerminate", NODE_TIMEOUT + 5)
-            assert ended["Reason"] == LOST_REASON
-            await wait_for(partial(emulator_state_is, scene, call_id, "ended"), within=5, what="Meta told")
-        listed = expect_ok(scene.gateway.get("/files", token=scene.token, params={"Kind": "recordings"}))
-        recording = next(f for f in listed.json()["data"]["files"] if f["CallID"] == doomed[0])
-        assert recording["Incomplete"] is True and recorded.endswith(recording["Name"]), recording
-        for call_id in spared:
-            assert scene.call_status(call_id)["State"] == "active"
-            # Its node still plays into it.
-            await wait_for(partial(hears, scene, call_id, 880), within=5, what="the survivors' calls' audio")
-        for call_id in spared:
-            expect_ok(await to_thread(scene.post, "/call/end", {"CallID": call_id}))
-            await to_thread(scene.wait_event, call_id, "CallTerminate")
-        await asyncio.sleep(1)
-        no_event_lost_or_repeated(scene, calls)
+    await to_thread(victim.kill)
+    for call_id in doomed:
+        ended = await to_thread(scene.wait_event, call_id, "CallTerminate", NODE_TIMEOUT + 5)
+        assert ended["Reason"] == LOST_REASON
+        await wait_for(partial(emulator_state_is, scene, call_id, "ended"), within=5, what="Meta told")
+    listed = expect_ok(scene.gateway.get("/files", token=scene.token, params={"Kind": "recordings"}))
+    recording = next(f for f in listed.json()["data"]["files"] if f["CallID"] == doomed[0])
+    assert recording["Incomplete"] is True and recorded.endswith(recording["Name"]), recording
+    for call_id in spared:
+        assert scene.call_status(call_id)["State"] == "active"
+        # Its node still plays into it.
+        await wait_for(partial(hears, scene, call_id, 880), within=5, what="the survivors' calls' audio")
+    for call_id in spared:
+        expect_ok(await to_thread(scene.post, "/call/end", {"CallID": call_id}))
+        await to_thread(scene.wait_event, call_id, "CallTerminate")
+    await asyncio.sleep(1)
+    no_event_lost_or_repeated(scene, calls)
 
 
 async def test_a_draining_node_keeps_its_call_and_takes_no_new_ones(two_nodes: tuple[list[Gateway], Scene]) -> None:
     nodes, scene = two_nodes
-    if True:
-        calls = await to_thread(place_answered_calls, scene, 2)
-        call_id = calls[0]
-        name = scene.call_status(call_id)["Node"]
-        draining = by_node(nodes)[name]
-        expect_ok(await to_thread(scene.post, "/call/play", {"CallID": call_id, "AudioFile": "tone880.wav"}))
-        assert draining.proc is not None
-        draining.proc.send_signal(signal.SIGTERM)
+    calls = await to_thread(place_answered_calls, scene, 2)
+    call_id = calls[0]
+    name = scene.call_status(call_id)["Node"]
+    draining = by_node(nodes)[name]
+    expect_ok(await to_thread(scene.post, "/call/play", {"CallID": call_id, "AudioFile": "tone880.wav"}))
+    assert draining.proc is not None
+    draining.proc.send_signal(signal.SIGTERM)
 
-        def is_draining() -> bool:
-            r = expect_ok(other_than(nodes, name).get("/health"))
-            return any(n.get("ID") == name and n.get("State") == "draining" for n in r.json()["data"]["Nodes"])
+    def is_draining() -> bool:
+        r = expect_ok(other_than(nodes, name).get("/health"))
+        return any(n.get("ID") == name and n.get("State") == "draining" for n in r.json()["data"]["Nodes"])
 
-        await to_thread(wait_until, is_draining, 10.0, 0.1, f"{name} to drain")
-        # Its other calls end meanwhile; the one we watch goes on.
-        for other in calls[1:]:
-            if scene.call_status(other)["Node"] == name:
-                expect_ok(await to_thread(scene.post, "/call/end", {"CallID": other}))
-        new = await to_thread(place_answered_calls, scene, 4)
-        assert {scene.call_status(c)["Node"] for c in new} == {other_than_name(name)}
-        await asyncio.sleep(NODE_TIMEOUT + 1)
-        assert draining.running() and scene.call_status(call_id)["State"] == "active"
-        await wait_for(lambda: hears(scene, call_id, 880), within=5, what="the draining node's call's audio")
+    await to_thread(wait_until, is_draining, 10.0, 0.1, f"{name} to drain")
+    # Its other calls end meanwhile; the one we watch goes on.
+    for other in calls[1:]:
+        if scene.call_status(other)["Node"] == name:
+            expect_ok(await to_thread(scene.post, "/call/end", {"CallID": other}))
+    new = await to_thread(place_answered_calls, scene, 4)
+    assert {scene.call_status(c)["Node"] for c in new} == set(by_node(nodes)) - {name}
+    await asyncio.sleep(NODE_TIMEOUT + 1)
+    assert draining.running() and scene.call_status(call_id)["State"] == "active"
+    await wait_for(lambda: hears(scene, call_id, 880), within=5, what="the draining node's call's audio")
 
-        # The call ends by itself (the user hangs up): then the node exits.
-        scene.emulator.client.post(f"/emulator/calls/{call_id}/hangup")
-        await to_thread(scene.wait_event, call_id, "CallTerminate")
-        await wait_for(lambda: not draining.running(), within=15, what="the drained node to exit")
-        for each in [*calls[1:], *new]:
-            if scene.call_status(each)["State"] != "ended":
-                expect_ok(await to_thread(scene.post, "/call/end", {"CallID": each}))
-
-
-def other_than_name(name: str) -> str:
-    return "node-1" if name == "node-0" else "node-0"
+    # The call ends by itself (the user hangs up): then the node exits.
+    scene.emulator.client.post(f"/emulator/calls/{call_id}/hangup")
+    await to_thread(scene.wait_event, call_id, "CallTerminate")
+    await wait_for(lambda: not draining.running(), within=15, what="the drained node to exit")
+    for each in [*calls[1:], *new]:
+        if scene.call_status(each)["State"] != "ended":
+            expect_ok(await to_thread(scene.post, "/call/end", {"CallID": each}))
 
 
 def free_port_pair() -> int:

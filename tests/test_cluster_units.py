@@ -24,6 +24,7 @@ def test_a_node_refuses_sqlite_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "PostgreSQL" in done.stderr and "CALLBRIDGE_DATABASE_URL" in done.stderr
+    assert not (tmp_path / "callbridge.db").exists()  # refused before any database was made
 
 
 def test_workers_refuse_sqlite(tmp_path: Path) -> None:
@@ -36,6 +37,7 @@ def test_workers_refuse_sqlite(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "PostgreSQL" in done.stderr
+    assert not (tmp_path / "callbridge.db").exists()
 
 
 @pytest.mark.parametrize(
