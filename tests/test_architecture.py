@@ -164,3 +164,9 @@ def test_each_layer_keeps_out_of_what_it_must_not_know() -> None:
             if name == layer or name.startswith(layer + "."):
                 broken += [f"{name} imports {i}" for i in raw_imports(path) if i.startswith(forbidden)]
     assert broken == []
+
+
+def test_the_readmes_code_map_has_a_line_for_every_package() -> None:
+    code_map = (ROOT / "README.md").read_text().split("### Code map\n")[1].split("\n#")[0]
+    packages = sorted(p.name for p in (ROOT / "callbridge").iterdir() if p.is_dir() and p.name[0] not in "_.")
+    assert [p for p in packages if f"| `callbridge/{p}/` |" not in code_map] == []

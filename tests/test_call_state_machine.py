@@ -6,6 +6,7 @@ Every transition, the app's commands in the wrong state, and WhatsApp's news rep
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from callbridge.calls import service
 from callbridge.calls.feed import CallFeed
 from callbridge.calls.model import Call, Direction, State
 from callbridge.calls.records import CallRecords
@@ -28,7 +30,7 @@ from callbridge.connectors.events import (
 )
 from callbridge.errors import Conflict, NotFound
 from callbridge.events.outbox import Outbox
-from callbridge.media.whatsapp_leg import MEDIA_FAILED
+from callbridge.media.whatsapp_leg import MEDIA_FAILED, MEDIA_LOST
 from callbridge.store import Database, SecretBox
 from callbridge.store.models import Base, CallRow, OutboxRow, SessionRow
 from tests.support.fake_connector import LOOPBACK, FakeConnector
@@ -68,11 +70,26 @@ def _news(event: ConnectorEvent) -> CallNews:
     return event
 
 
+@pytest.fixture(scope="module")
+def empty_record(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SecretBox]:
+    """The schema, made once: each test starts from a copy of this file (creating it costs more than a test)."""
+    path, box = tmp_path_factory.mktemp("record") / "calls.db", SecretBox.generate()
+
+    async def create() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}", box)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await db.close()
+
+    asyncio.run(create())
+    return path, box
+
+
 @pytest.fixture
-async def machine(tmp_path: Path) -> AsyncIterator[Machine]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", SecretBox.generate())
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+async def machine(tmp_path: Path, empty_record: tuple[Path, SecretBox]) -> AsyncIterator[Machine]:
+    template, box = empty_record
+    shutil.copyfile(template, tmp_path / "calls.db")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", box)
     session = SessionRow(
         name="shop", token="t", token_digest="d", connected=True, subscribe=["All"], webhook_url="http://127.0.0.1:9/"
     )
@@ -160,6 +177,14 @@ async def test_the_app_ends_an_active_call(machine: Machine) -> None:
     assert ended.end_reason == "ended by the app" and machine.connector.actions[-1] == ("terminate", call.id)
     with pytest.raises(Conflict, match="already ended"):
         await machine.calls.end(machine.session, call.id)
+
+
+async def test_the_app_cancels_an_outgoing_call_while_it_rings(machine: Machine) -> None:
+    call = await machine.calls.make(machine.session, USER)
+    await machine.calls.end(machine.session, call.id)
+    assert (call.state, call.end_reason, call.duration) == (State.ENDED, "ended by the app", 0.0)
+    assert machine.connector.actions == [("connect", call.id), ("terminate", call.id)]
+    assert await machine.events(call.id) == ["CallState:ringing", "CallTerminate", "CallState:ended"]
 
 
 async def test_a_call_ends_on_our_side_even_when_whatsapp_refuses_to_terminate(machine: Machine) -> None:
@@ -329,6 +354,24 @@ async def test_news_that_overtakes_the_graph_apis_answer_is_applied_in_order(mac
     assert await machine.events(call.id) == ["CallState:ringing", "CallAccept", "CallState:active"]
 
 
+async def test_acceptance_that_overtakes_the_sdp_answer_activates_then_the_answer_is_applied(machine: Machine) -> None:
+    call = await machine.calls.make(machine.session, USER)
+    await machine.deliver(CallProgress(call.id, "ACCEPTED"))
+    assert call.state is State.ACTIVE and machine.connector.legs[0].answers == []
+    await machine.deliver(CallAnswered(call.id, "v=0 (answer)"))
+    assert call.state is State.ACTIVE and machine.connector.legs[0].answers == ["v=0 (answer)"]
+    assert await machine.events(call.id) == ["CallState:ringing", "CallAccept", "CallState:active"]
+
+
+async def test_news_only_outgoing_calls_get_does_not_move_an_incoming_call(machine: Machine) -> None:
+    call = await incoming(machine)
+    await machine.deliver(CallAnswered(call.id, "v=0 (stray answer)"), CallProgress(call.id, "ACCEPTED"))
+    assert (call.state, call.leg, call.media) == (State.RINGING, None, None)
+    await machine.calls.accept(machine.session, call.id)  # still the app's to accept
+    assert call.state is State.ACTIVE and call.media is not None
+    assert await machine.events(call.id) == ["CallOffer", "CallState:ringing", "CallAccept", "CallState:active"]
+
+
 async def test_the_reverse_order_of_a_whole_outgoing_call_still_ends_it(machine: Machine) -> None:
     machine.connector.next_call_id = "wacid.reversed"
     await machine.deliver(
@@ -368,6 +411,55 @@ async def test_lost_media_ends_the_call_and_tells_whatsapp(machine: Machine) -> 
     await call.leg.on_lost("failed")
     assert (call.state, call.end_reason) == (State.ENDED, MEDIA_FAILED)
     assert machine.connector.actions[-1] == ("terminate", call.id)
+
+
+async def test_lost_media_waits_for_whatsapps_hang_up_to_say_why(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "MEDIA_LOST_GRACE", 0.05)
+    hung_up, silent = await active_outgoing(machine), await active_outgoing(machine)
+    assert hung_up.leg is not None and hung_up.leg.on_lost is not None
+    assert silent.leg is not None and silent.leg.on_lost is not None
+    waits = [asyncio.ensure_future(hung_up.leg.on_lost("closed")), asyncio.ensure_future(silent.leg.on_lost("closed"))]
+    await machine.deliver(CallTerminated(hung_up.id, "COMPLETED", 9))  # within the grace: WhatsApp says why
+    await asyncio.gather(*waits)
+    assert (hung_up.end_reason, hung_up.duration) == (f"hung up by {USER}", 9.0)
+    assert silent.end_reason == MEDIA_LOST
+    assert ("terminate", hung_up.id) not in machine.connector.actions
+    assert machine.connector.actions[-1] == ("terminate", silent.id)
+
+
+@pytest.mark.parametrize(("direction", "action"), [("incoming", "reject"), ("outgoing", "terminate")])
+async def test_a_lost_nodes_call_is_ended_from_its_record(machine: Machine, direction: str, action: str) -> None:
+    call = await incoming(machine) if direction == "incoming" else await active_outgoing(machine)
+    stored = await machine.calls.records.load(call.id)
+    assert stored is not None
+    await machine.calls.abandon()  # its node, declared lost, lets go
+    survivor = CallService(machine.calls.records, machine.feed, lambda _: machine.connector, 30, LOOPBACK)
+    await survivor.end_orphan(stored, "its node was lost")
+    row = await machine.record(call.id)
+    assert (row.state, row.end_reason) == ("ended", "its node was lost")
+    assert machine.connector.actions[-1] == (action, call.id)
+    assert (await machine.events(call.id))[-2:] == ["CallTerminate", "CallState:ended"]
+    await survivor.shutdown()
+
+
+async def test_a_node_declared_lost_lets_go_of_its_calls_and_reports_nothing(machine: Machine) -> None:
+    call = await active_outgoing(machine)
+    before = await machine.events(call.id)
+    await machine.calls.abandon()
+    assert call.state is State.ENDED and machine.calls.live == {} and machine.calls.idle.is_set()
+    assert machine.connector.legs[0].closed and machine.connector.actions == [("connect", call.id)]
+    assert await machine.events(call.id) == before  # the survivor that ended it reports the end
+    assert (await machine.record(call.id)).state == "active"
+
+
+async def test_stopping_the_gateway_ends_its_calls_and_tells_whatsapp(machine: Machine) -> None:
+    call = await active_outgoing(machine)
+    await machine.calls.shutdown()
+    assert (call.state, call.end_reason) == (State.ENDED, "the gateway stopped")
+    assert machine.connector.actions[-1] == ("terminate", call.id)
+    assert (await machine.record(call.id)).end_reason == "the gateway stopped"
 
 
 async def test_calls_left_live_by_a_previous_process_are_ended_at_start(machine: Machine) -> None:

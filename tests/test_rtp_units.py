@@ -152,7 +152,7 @@ async def test_an_endpoint_survives_any_datagram_and_counts_it() -> None:
     options = RtpOptions(CODECS["opus"], "127.0.0.1", range(42200, 42300), srtp=True, idle_limit=5)
     endpoint = await RtpEndpoint.open("x", Role.TALK, options)
     try:
-        assert endpoint.connected and endpoint.idle_limit == 5 and endpoint.description()["SRTP"]["Key"]
+        assert endpoint.connected and endpoint.idle_limit == 5 and endpoint.description().srtp_key
         for size in (0, 1, 2, 12, 13, 40, 200, 1500):
             endpoint._datagram(os.urandom(size), ("127.0.0.1", 9), rtcp_port=bool(size % 2))
             endpoint._datagram(b"\x80\xc9" + os.urandom(size), ("127.0.0.1", 9), rtcp_port=False)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- README: Testing your integration (keep this block identical to the README's) ---
-def test_alice_answers_hears_us_and_the_call_ends_cleanly(tmp_path: Path) -> None:
+def test_alice_answers_hears_us_and_the_call_ends_cleanly(tmp_path) -> None:
     with Emulator(tmp_path) as emulator, Gateway(tmp_path, ice_hosts="127.0.0.1") as gateway, WebhookReceiver() as app:
         scene = Scene(gateway, emulator, app).setup()
         alice = scene.user(say="tone:440", answer_after_ms=0)

@@ -242,7 +242,8 @@ class CallService:
         call.answer_applied = True
 
     async def _progress(self, call: Call, status: str) -> None:
-        if status == "ACCEPTED" and call.state is State.RINGING:
+        # Meta reports the progress of the business's own calls; an incoming call is accepted by the app only.
+        if status == "ACCEPTED" and call.direction is Direction.OUTGOING and call.state is State.RINGING:
             await self._activate(call)
         elif status == "REJECTED":
             await self._end(call, f"rejected by {call.phone}")

@@ -36,6 +36,19 @@ class RtpOptions:
     idle_limit: float = 30.0  # CALLBRIDGE_RTP_IDLE
 
 
+@dataclass(frozen=True)
+class RtpDescription:
+    """An endpoint as its app needs to know it (api/routes/rtp.py shows it in WaGo's form)."""
+
+    endpoint_id: str
+    local_address: str  # where the app sends
+    codec: Codec
+    ptime_ms: int
+    sdp: str  # what the app receives
+    srtp_suite: str | None
+    srtp_key: str | None  # inline SDES key, when SRTP was asked for
+
+
 class RtpEndpoint(CarriedEndpoint):
     kind = "rtp"
 
@@ -89,20 +102,19 @@ class RtpEndpoint(CarriedEndpoint):
         assert self._ports is not None
         return self._ports.host, self._ports.port
 
-    def description(self) -> dict[str, Any]:
+    def description(self) -> RtpDescription:
         """What the app needs: where to send, the codec, and the SDP of what it receives."""
         key = inline(self.key) if self.key is not None else None
         receives_at = self.options.remote or self.local
-        return {
-            "EndpointID": self.id,
-            "LocalAddress": format_address(self.local),
-            "Codec": self.codec.name,
-            "PayloadType": self.codec.payload_type,
-            "SampleRate": self.codec.clock_rate,
-            "Ptime": PTIME_MS,
-            "SDP": describe(self.codec, receives_at, self.local[0], key),
-            "SRTP": {"Suite": SRTP_SUITE, "Key": key} if key is not None else None,
-        }
+        return RtpDescription(
+            endpoint_id=self.id,
+            local_address=format_address(self.local),
+            codec=self.codec,
+            ptime_ms=PTIME_MS,
+            sdp=describe(self.codec, receives_at, self.local[0], key),
+            srtp_suite=SRTP_SUITE if key is not None else None,
+            srtp_key=key,
+        )
 
     def stats(self) -> dict[str, Any]:
         stats = super().stats()

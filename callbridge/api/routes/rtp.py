@@ -6,6 +6,8 @@ Opus passes through untouched; PCMU and PCMA are transcoded at the endpoint; SRT
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -18,7 +20,7 @@ from callbridge.api.routes.webrtc import parse_role
 from callbridge.api.schemas import RtpClosed, RtpOpened
 from callbridge.config import Settings
 from callbridge.errors import Conflict, InvalidRequest
-from callbridge.media.rtp_endpoint import RtpEndpoint, RtpOptions
+from callbridge.media.rtp_endpoint import RtpDescription, RtpEndpoint, RtpOptions
 from callbridge.media.rtp_sdp import Address, codec_named, parse_address, parse_ports
 
 router = APIRouter(prefix="/call/rtp", tags=["native RTP"])
@@ -54,7 +56,21 @@ async def open_rtp(body: RtpRequest, session: Session, calls: Calls, settings: S
     except BaseException:
         await endpoint.close()
         raise
-    return ok(endpoint.description())
+    return ok(_view(endpoint.description()))
+
+
+def _view(d: RtpDescription) -> dict[str, Any]:
+    srtp = {"Suite": d.srtp_suite, "Key": d.srtp_key} if d.srtp_key is not None else None
+    return {
+        "EndpointID": d.endpoint_id,
+        "LocalAddress": d.local_address,
+        "Codec": d.codec.name,
+        "PayloadType": d.codec.payload_type,
+        "SampleRate": d.codec.clock_rate,
+        "Ptime": d.ptime_ms,
+        "SDP": d.sdp,
+        "SRTP": srtp,
+    }
 
 
 def _remote(text: str, settings: Settings) -> Address:
