@@ -96,11 +96,3 @@ def call_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 @pytest.fixture
 def scene(call_gateway: Gateway, emulator: Emulator, receiver: WebhookReceiver) -> Scene:
     return Scene(call_gateway, emulator, receiver).setup()
-
-
-@pytest.fixture(scope="module")
-def short_media_emulator(tmp_path_factory: pytest.TempPathFactory, call_gateway: Gateway) -> Iterator[Scene]:
-    """An emulator that ends calls after 2 s without audio, for the test of that rule itself."""
-    workdir = tmp_path_factory.mktemp("emulator-short")
-    with Emulator(workdir, "--media-timeout", "2", log_level=LOG_LEVEL) as process, WebhookReceiver() as receiver:
-        yield Scene(call_gateway, process, receiver).setup()

@@ -169,4 +169,11 @@ def test_the_file_lands_where_the_reported_path_says(scene: Scene) -> None:
     assert stopped["Path"] == "files/files/nested.wav"
     assert (scene.gateway.workdir / "files" / "files" / "nested.wav").is_file()
     assert not (scene.gateway.workdir / "files" / "nested.wav").exists()
+    # WaGo's own example, "Path": "files/calls/CALL_ID.wav": the files directory's calls/, reported as given.
+    wago = f"files/calls/{call_id}.wav"
+    r = scene.post("/call/record", {"CallID": call_id, "Path": wago})
+    assert r.status_code == 200 and r.json()["data"]["Path"] == wago, r.text
+    assert scene.post("/call/record/stop", {"CallID": call_id}).json()["data"]["Path"] == wago
+    assert (scene.gateway.workdir / "files" / "calls" / f"{call_id}.wav").is_file()
+    assert not (scene.gateway.workdir / "files" / "files" / "calls").exists()
     scene.post("/call/end", {"CallID": call_id})
