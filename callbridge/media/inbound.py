@@ -65,16 +65,46 @@ class InboundAudio:
         self.last_heard = time.monotonic()
 
     def on_packet(self, packet: RtpPacket) -> None:
-        self.last_heard = time.monotonic()
-        if packet.payload_type not in self._dtmf:
-            self._dtmf[packet.payload_type] = self._dtmf_receiver(packet.payload_type)
-        dtmf = self._dtmf[packet.payload_type]
+        """A depayloaded packet (aiortc's receiver, RTP endpoints): ``_data`` holds the payload as it is."""
+        self.on_rtp(
+            packet.payload_type,
+            packet.sequence_number,
+            packet.timestamp,
+            packet._data,  # type: ignore[attr-defined]
+            packet.extensions.audio_level,
+            time.monotonic(),
+        )
+
+    def on_rtp(
+        self,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        payload: bytes,
+        level: tuple[bool, int] | None,
+        arrival: float,
+    ) -> None:
+        """A packet's fields (the lean path reads them without building a packet), arrived at ``arrival``."""
+        self.last_heard = arrival
+        try:
+            dtmf = self._dtmf[payload_type]
+        except KeyError:
+            dtmf = self._dtmf[payload_type] = self._dtmf_receiver(payload_type)
         if dtmf is not None:
             # Telephone events share the audio's sequence numbers: they are consumed here, never forwarded.
-            self.buffer.skip(packet.sequence_number)
-            dtmf.on_packet(packet.timestamp, packet.payload)
+            self.buffer.skip(sequence_number)
+            dtmf.on_packet(timestamp, payload)
             return
-        self._on_audio(packet)
+        if level is not None:  # RFC 6464, free when the sender adds it (browsers and aiortc do)
+            self.level = -float(level[1])
+            self._levels_in_header = True
+        last = self._last_timestamp
+        if last is not None and timestamp < last - 0x80000000:
+            self._unwrap_base += 1 << 32
+        self._last_timestamp = timestamp
+        unwrapped = self._unwrap_base + timestamp
+        self.jitter.arrived(arrival, unwrapped)
+        self.buffer.add(sequence_number, OpusFrame(unwrapped, payload))
 
     def _dtmf_receiver(self, payload_type: int) -> DtmfReceiver | None:
         if self._receiver is None:
@@ -87,21 +117,6 @@ class InboundAudio:
     def _key_pressed(self, key: KeyPress) -> None:
         if self.on_key is not None:
             self.on_key(key)
-
-    def _on_audio(self, packet: RtpPacket) -> None:
-        level = packet.extensions.audio_level  # RFC 6464, free when the sender adds it (browsers and aiortc do)
-        if level is not None:
-            self.level = -float(level[1])
-            self._levels_in_header = True
-        frame = OpusFrame(self._unwrap(packet.timestamp), packet._data)  # type: ignore[attr-defined]
-        self.jitter.arrived(self.last_heard, frame.timestamp)
-        self.buffer.add(packet.sequence_number, frame)
-
-    def _unwrap(self, timestamp: int) -> int:
-        if self._last_timestamp is not None and timestamp < self._last_timestamp - 0x80000000:
-            self._unwrap_base += 1 << 32
-        self._last_timestamp = timestamp
-        return self._unwrap_base + timestamp
 
     def deliver(self, frame: OpusFrame) -> None:
         """A frame already in order and on time (an endpoint that paces its own audio): straight to the sinks."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from callbridge.media.opus import OpusFrame
 
 MAX_SPAN = 50  # packets held at most while waiting for a gap (1 s of audio)
+RECENT = 250  # holds kept for the percentiles
 
 
 @dataclass
@@ -29,7 +31,7 @@ class JitterStats:
     hold_max_ms: float = 0.0
     held_frames: int = 0  # frames that had to wait for a gap
     depth_max: int = 0
-    recent_hold_ms: list[float] = field(default_factory=list)  # last 250 holds, for percentiles
+    recent_hold_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))  # for percentiles
 
     def as_dict(self) -> dict[str, float | int]:
         recent = sorted(self.recent_hold_ms)
@@ -59,7 +61,8 @@ class JitterBuffer:
         self.loss_timeout = loss_timeout
         self.clock = clock
         self.stats = JitterStats()
-        self._next: int | None = None  # extended sequence number expected next
+        self._next = 0  # extended sequence number expected next
+        self._next_seq = -1  # the same as a 16-bit sequence number; -1 before the first packet
         self._held: dict[int, tuple[OpusFrame | None, float]] = {}  # None: a sequence number without audio
         self._last_ext: int | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -70,17 +73,29 @@ class JitterBuffer:
         self._place(sequence_number, None)
 
     def add(self, sequence_number: int, frame: OpusFrame) -> None:
+        if sequence_number == self._next_seq and not self._held:
+            # The common case, kept short: the packet expected next, nothing waiting. Released at once.
+            self._next += 1
+            self._last_ext = self._next - 1
+            self._next_seq = self._next & 0xFFFF
+            stats = self.stats
+            stats.received += 1
+            stats.released += 1
+            stats.recent_hold_ms.append(0.0)
+            self.release(frame)
+            return
         self._place(sequence_number, frame)
 
     def _place(self, sequence_number: int, frame: OpusFrame | None) -> None:
         ext = self._extend(sequence_number)
         stats = self.stats
         stats.received += frame is not None
-        if self._next is None:
+        if self._next_seq < 0:
             self._next = ext
-        if ext == self._next and not self._held:  # the common case: the next packet, nothing waiting
+            stats.depth_max = 1
+        if ext == self._next and not self._held:
             self._next += 1
-            stats.depth_max = max(stats.depth_max, 1)
+            self._next_seq = self._next & 0xFFFF
             if frame is not None:
                 self._account(0.0)
                 self.release(frame)
@@ -111,10 +126,10 @@ class JitterBuffer:
         return ext
 
     def _drain(self, now: float) -> None:
-        assert self._next is not None
         while self._next in self._held:
             frame, arrived = self._held.pop(self._next)
             self._next += 1
+            self._next_seq = self._next & 0xFFFF
             if frame is not None:
                 self._account(now - arrived)
                 self.release(frame)
@@ -128,14 +143,12 @@ class JitterBuffer:
         if held_ms > 0.5:
             stats.held_frames += 1
         stats.recent_hold_ms.append(held_ms)
-        if len(stats.recent_hold_ms) > 250:
-            del stats.recent_hold_ms[:50]
 
     def _skip_gap(self, now: float) -> None:
-        assert self._next is not None
         first = min(self._held)
         self.stats.lost += first - self._next
         self._next = first
+        self._next_seq = first & 0xFFFF
         self._drain(now)
 
     def _arm_timer(self) -> None:

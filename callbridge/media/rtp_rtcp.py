@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RtcpPacket,
     RtcpReceiverInfo,
@@ -17,6 +16,8 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
 )
+
+from callbridge.media.rtp_reception import Reception
 
 NTP_EPOCH = 2208988800  # seconds from 1900 to 1970
 REPORT_EVERY = 5.0  # seconds between our reports (RFC 3550's minimum interval)
@@ -33,7 +34,7 @@ class RtcpState:
         self.clock_rate = clock_rate
         self.cname = cname.encode()
         self.peer_ssrc: int | None = None
-        self.reception: StreamStatistics | None = None
+        self.reception: Reception | None = None
         self.sent_packets = 0
         self.sent_octets = 0
         self.last_rtp_timestamp = 0
@@ -44,10 +45,15 @@ class RtcpState:
         self.reports_sent = 0
 
     def received_rtp(self, packet: RtpPacket) -> None:
-        if self.reception is None or packet.ssrc != self.peer_ssrc:
-            self.peer_ssrc = packet.ssrc  # a new source (the app restarted): statistics start over
-            self.reception = StreamStatistics(self.clock_rate)
-        self.reception.add(packet)
+        self.received(packet.ssrc, packet.sequence_number, packet.timestamp, time.monotonic())
+
+    def received(self, ssrc: int, sequence_number: int, timestamp: int, arrival: float) -> None:
+        """A packet from the peer arrived at ``arrival`` (monotonic seconds)."""
+        reception = self.reception
+        if reception is None or ssrc != self.peer_ssrc:
+            self.peer_ssrc = ssrc  # a new source (the app restarted): statistics start over
+            reception = self.reception = Reception(self.clock_rate)
+        reception.add(sequence_number, timestamp, arrival)
 
     def sent_rtp(self, payload_size: int, timestamp: int) -> None:
         self.sent_packets += 1
@@ -93,7 +99,7 @@ class RtcpState:
             blocks.append(
                 RtcpReceiverInfo(
                     ssrc=self.peer_ssrc,
-                    fraction_lost=stats.fraction_lost,
+                    fraction_lost=stats.fraction_lost(),
                     packets_lost=stats.packets_lost,
                     highest_sequence=(stats.cycles + max_seq) & 0xFFFFFFFF,
                     jitter=stats.jitter,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 
 import pylibsrtp
@@ -24,6 +25,7 @@ from callbridge.media.inbound import InboundAudio
 from callbridge.media.lean.demux import SocketTap
 from callbridge.media.lean.rtp_reader import read_rtp
 from callbridge.media.lean.rtp_writer import RtpWriter, one_byte_extensions
+from callbridge.media.lean.srtp import InPlaceSrtp
 from callbridge.media.outbound import OutboundAudio
 from callbridge.media.rtp_rtcp import RtcpState
 
@@ -40,8 +42,8 @@ class LeanLegPath:
         self.counts = {"received": 0, "sent": 0, "srtp_failed": 0, "invalid": 0, "rtcp_received": 0}
         self.rtcp: RtcpState | None = None
         self._tap = SocketTap(self._datagram)
-        self._rx: pylibsrtp.Session | None = None
-        self._tx: pylibsrtp.Session | None = None
+        self._rx: InPlaceSrtp | None = None
+        self._tx: InPlaceSrtp | None = None
         self._pair: Any = None
         self._transport: Any = None
         self._remote: Any = None
@@ -80,7 +82,7 @@ class LeanLegPath:
         self._dtls, self._pair = dtls, pair
         # The selected pair's socket and peer do not change once ICE has completed (aioice nominates once).
         self._transport, self._remote = pair.protocol.transport, pair.remote_addr
-        self._rx, self._tx = dtls._rx_srtp, dtls._tx_srtp
+        self._rx, self._tx = InPlaceSrtp(dtls._rx_srtp), InPlaceSrtp(dtls._tx_srtp)
         self.rtcp = RtcpState(ssrc, clock_rate, cname)
         for protocol in connection._protocols:
             self._tap.tap(protocol)
@@ -117,25 +119,27 @@ class LeanLegPath:
             return
         try:
             if 191 < data[1] < 224:  # RTCP (RFC 5761)
-                self._control(rx.unprotect_rtcp(data))
+                self._control(rx.session.unprotect_rtcp(data))
                 return
-            plain = rx.unprotect(data)
-        except (pylibsrtp.Error, IndexError):
+            size = rx.unprotect(data)
+        except (pylibsrtp.Error, ValueError, IndexError):
             self.counts["srtp_failed"] += 1
             return
         try:
-            packet = read_rtp(plain, self._audio_level_id)
+            payload_type, _, sequence_number, timestamp, ssrc, payload, level = read_rtp(
+                rx.view, size, self._audio_level_id
+            )
         except ValueError:
             self.counts["invalid"] += 1
             return
-        if packet.payload_type not in self._payload_types:
+        if payload_type not in self._payload_types:
             self.counts["invalid"] += 1
             return
         self.counts["received"] += 1
-        assert self.rtcp is not None
-        self.rtcp.received_rtp(packet)
-        packet._data = packet.payload  # type: ignore[attr-defined]  # Opus and key events: the payload as it is
-        self.inbound.on_packet(packet)
+        arrival = time.monotonic()
+        assert self.rtcp is not None  # made with the SRTP sessions
+        self.rtcp.received(ssrc, sequence_number, timestamp, arrival)
+        self.inbound.on_rtp(payload_type, sequence_number, timestamp, payload, level, arrival)
 
     def _control(self, data: bytes) -> None:
         assert self.rtcp is not None
@@ -153,7 +157,8 @@ class LeanLegPath:
         writer, tx = self._writer, self._tx
         if writer is None or tx is None or self._closed:
             return
-        self._sendto(tx.protect(writer.write(payload, pts)))
+        size = tx.protect(writer.write_into(tx.view, payload, pts))
+        self._sendto(tx.view[:size].tobytes())  # a copy: a transport that must queue it keeps what it got
         self.counts["sent"] += 1
         assert self.rtcp is not None
         self.rtcp.sent_rtp(len(payload), writer.last_timestamp)
@@ -172,7 +177,7 @@ class LeanLegPath:
         if self._closed or self.rtcp is None or self._tx is None:
             return
         try:
-            self._sendto(self._tx.protect_rtcp(self.rtcp.report()))
+            self._sendto(self._tx.session.protect_rtcp(self.rtcp.report()))
         except Exception:
             log.exception("RTCP report failed")
         self._schedule_report()
@@ -188,7 +193,7 @@ class LeanLegPath:
             return
         if bye and self.rtcp is not None and self._tx is not None and self._dtls.state == "connected":
             try:
-                self._sendto(self._tx.protect_rtcp(bytes(RtcpByePacket(sources=[self.rtcp.ssrc]))))
+                self._sendto(self._tx.session.protect_rtcp(bytes(RtcpByePacket(sources=[self.rtcp.ssrc]))))
             except Exception:
                 log.debug("RTCP BYE not sent", exc_info=True)
         self._closed = True

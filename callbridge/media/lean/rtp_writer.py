@@ -49,10 +49,22 @@ class RtpWriter:
 
     def write(self, payload: bytes, pts: int) -> bytes:
         """The packet for a frame at ``pts`` on the leg's timeline; the first packet carries the marker."""
+        buffer = bytearray(12 + len(self.extensions) + len(payload))
+        self.write_into(buffer, payload, pts)
+        return bytes(buffer)
+
+    def write_into(self, buffer: bytearray | memoryview, payload: bytes, pts: int) -> int:
+        """The same packet written at the start of ``buffer`` (where it will be protected); its length."""
         timestamp = (self.timestamp_base + pts) & 0xFFFFFFFF
         second = self.payload_type | (0x80 if self._marker_next else 0)
         self._marker_next = False
-        header = _HEADER.pack(self._first_byte, second, self.sequence, timestamp, self.ssrc)
+        _HEADER.pack_into(buffer, 0, self._first_byte, second, self.sequence, timestamp, self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.last_timestamp = timestamp
-        return header + self.extensions + payload
+        extensions = self.extensions
+        start = 12 + len(extensions)
+        if extensions:
+            buffer[12:start] = extensions
+        end = start + len(payload)
+        buffer[start:end] = payload
+        return end
