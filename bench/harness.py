@@ -157,11 +157,16 @@ class Bench:
         self.emulator = self._watch("emulator", emulator)
 
     def start_gateway(
-        self, index: int, database_url: str | None = None, workers: int = 1, **settings: Any
+        self,
+        index: int,
+        database_url: str | None = None,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
+        **settings: Any,
     ) -> GatewayUnderTest:
         """Another gateway process (``gateway<index>``), sharing the files dir, with a session on its own number;
         on ``database_url`` if given, and as ``serve --workers N`` if ``workers`` > 1 (``settings`` must then give
-        ``node_port``, the first worker's)."""
+        ``node_port``, the first worker's); ``extra_env`` adds to its environment (bench/spans.py's PYTHONPATH)."""
         gateway = Gateway(
             self.workdir / f"gw{index}",
             database_url,
@@ -176,6 +181,7 @@ class Bench:
         gateway.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
         if workers > 1:
             gateway.command += ["--workers", str(workers)]
+        gateway.env.update(extra_env or {})
         measured = self._watch(f"gateway{index}", gateway)
         found = self._workers(measured, workers, settings.get("node_port")) if workers > 1 else []
         return GatewayUnderTest(Scene(gateway, self.emulator.server).setup(), measured, found)

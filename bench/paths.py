@@ -1,7 +1,9 @@
 """The media paths side by side (issue 16): plain bridged calls on aiortc's packet path and on the lean one, each
 on stock asyncio and on uvloop (when installed), in one run, each in its own gateway process with nothing else
 on it. The steps alternate between the variants at each number of calls, so a change in what else the machine
-is doing lands on all of them alike: compare them as ratios within the run.
+is doing lands on all of them alike: compare them as ratios within the run. As the forwarding floor was measured
+(shared/reference/aiortc-media.md), the gateways run on a core of their own and the load (the emulator, the load
+generators, the bench) on the others, where the machine has two or more.
 
     python -m bench.run --paths          # only this comparison (a few minutes)
 """
@@ -11,7 +13,11 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import psutil
 
 from bench.harness import Bench
 from bench.profiling import profile
@@ -38,19 +44,10 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
     }
     steps: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
     load: list[list[float]] = []
-    for n in schedule:
-        load.append([round(x, 2) for x in os.getloadavg()])
-        for name, gateway in gateways.items():
-            result = callbridge_step(bench, n, settle=settle, window=window, gateways=[gateway])
-            steps[name].append(result)
-            print(
-                f"  {name:15s} {n:3d} calls: {result['cpu_ms_per_call_s']:5.1f} ms CPU/s per call, on time"
-                f" {result['on_time']:.4f}, lag p99 {result['lag']['p99']} ms, load generator"
-                f" {result['cpu_ms_per_s'].get('loadgen', 0):.0f} ms/s",
-                flush=True,
-            )
+    with cores_apart([g.measured.server.pid for g in gateways.values()], bench.emulator.server.pid) as cores:
+        _steps(bench, gateways, steps, load, settle, window, schedule)
+        profiles = {} if bench.smoke else {name: profile(bench, gateway) for name, gateway in gateways.items()}
     figures = {name: _figures(found) for name, found in steps.items()}
-    profiles = {} if bench.smoke else {name: profile(bench, gateway) for name, gateway in gateways.items()}
     reference = figures.get(REFERENCE)
     for found in figures.values():
         if reference is not None:
@@ -62,11 +59,62 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
             found["slope_ratio_to_aiortc"] = _ratio(found["slope_ms_s"], reference["slope_ms_s"]) if sloped else None
     return {
         "schedule": schedule,
+        "cores": cores,  # where the gateways and the load ran (None: not pinned)
         "load_average_before_each_n": load,
         "variants": figures,
         "profiles": profiles,  # where each variant's busy time goes at a moderate load (py-spy)
         "steps": steps,
     }
+
+
+def _steps(
+    bench: Bench,
+    gateways: dict[str, Any],
+    steps: dict[str, list[dict[str, Any]]],
+    load: list[list[float]],
+    settle: float,
+    window: float,
+    schedule: list[int],
+) -> None:
+    for n in schedule:
+        load.append([round(x, 2) for x in os.getloadavg()])
+        for name, gateway in gateways.items():
+            result = callbridge_step(bench, n, settle=settle, window=window, gateways=[gateway])
+            steps[name].append(result)
+            print(
+                f"  {name:15s} {n:3d} calls: {result['cpu_ms_per_call_s']:5.1f} ms CPU/s per call, on time"
+                f" {result['on_time']:.4f}, lag p99 {result['lag']['p99']} ms, load generator"
+                f" {result['cpu_ms_per_s'].get('loadgen', 0):.0f} ms/s",
+                flush=True,
+            )
+
+
+@contextmanager
+def cores_apart(gateways: list[int], emulator: int) -> Iterator[dict[str, list[int]] | None]:
+    """The gateways on the last core, the emulator and this process (so the load generators it starts) on the
+    rest, until the block ends; nothing changes on a single core."""
+    everything = os.sched_getaffinity(0)
+    cores = sorted(everything)
+    if len(cores) < 2:
+        yield None
+        return
+    mine, theirs = {cores[-1]}, set(cores[:-1])
+    for pid in gateways:
+        _pin(pid, mine)
+    _pin(emulator, theirs)
+    os.sched_setaffinity(0, theirs)
+    try:
+        yield {"gateways": sorted(mine), "load": sorted(theirs)}
+    finally:
+        for pid in [*gateways, emulator]:
+            _pin(pid, everything)
+        os.sched_setaffinity(0, everything)
+
+
+def _pin(pid: int, cores: set[int]) -> None:
+    """Every thread of ``pid`` (threads it starts later inherit from theirs)."""
+    for thread in psutil.Process(pid).threads():
+        os.sched_setaffinity(thread.id, cores)
 
 
 def _figures(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -93,6 +141,12 @@ def _figures(steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _cores(cores: dict[str, list[int]] | None) -> str:
+    if not cores:
+        return "Not pinned: gateways and load shared every core."
+    return f"Gateways pinned to core(s) {cores['gateways']}, the emulator and load generators to {cores['load']}."
+
+
 def _ratio(value: float | None, reference: float | None) -> float | None:
     return round(value / reference, 3) if value is not None and reference else None
 
@@ -103,7 +157,7 @@ def markdown(paths: dict[str, Any]) -> str:
     lines = [
         "## Media paths, plain bridged calls (ms of gateway CPU per call per second; x: ratio to aiortc/asyncio)",
         "",
-        f"Load average before each step: {paths['load_average_before_each_n']}",
+        f"Load average before each step: {paths['load_average_before_each_n']}. " + _cores(paths.get("cores")),
         "",
         f"| variant | {head} | one more call, between steps | on time | lag p99 (ms) | latency p50 W→B / B→W (ms) |",
         "|---|" + "---|" * (len(schedule) + 4),
