@@ -18,8 +18,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from aiortc.rtp import RtpPacket
@@ -192,8 +191,8 @@ class RtpPeer(asyncio.DatagramProtocol):
         self.call_id = call_id
         self.packets = encoded_loop(send_hz, tone_hz)
         self.pace = Paced()
-        # MarkerTap sits in an aiortc receiver's jitter-buffer slot; here it is handed each packet directly.
-        self.tap = MarkerTap(SimpleNamespace(), listen_hz)  # type: ignore[arg-type]
+        # MarkerTap sits in an aiortc receiver's jitter-buffer slot; here it is handed each frame directly.
+        self.tap = MarkerTap(None, listen_hz)
         self.transport: asyncio.DatagramTransport | None = None
         self.first = asyncio.Event()
         self.ssrc = random.getrandbits(32)
@@ -209,7 +208,7 @@ class RtpPeer(asyncio.DatagramProtocol):
         return f"{host}:{port}"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # what create_datagram_endpoint hands it
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if is_rtcp(data):
@@ -220,7 +219,7 @@ class RtpPeer(asyncio.DatagramProtocol):
         except ValueError:
             self.unreadable += 1
             return
-        self.tap.add(SimpleNamespace(_data=packet.payload, timestamp=packet.timestamp))
+        self.tap.heard(packet.timestamp, packet.payload)
         self.first.set()
 
     def talk(self, to: str, payload_type: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 from callbridge.emulator.audio import analyse, tone
 from callbridge.media.endpoint import Role
 from callbridge.media.opus import FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusFrame
+from callbridge.media.outbound import OutboundAudio
 from callbridge.media.router import Router
 from callbridge.media.routing import HOLD, PLAYBACK, WHATSAPP, Member, Scene, heard_by, route
 
@@ -83,10 +84,11 @@ def test_a_stereo_recording_decodes_the_user_and_the_speaking_endpoints() -> Non
     assert mono.direct == {A: (WHATSAPP,), WHATSAPP: (A,)}
 
 
-class Collect:
-    """Stands in for a leg's OutboundAudio: keeps what is pushed."""
+class Collect(OutboundAudio):
+    """A leg's OutboundAudio that keeps what is pushed instead of sending it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.frames: list[tuple[OpusFrame, bool]] = []
 
     def push(self, frame: OpusFrame, mixed: bool = False) -> None:
@@ -111,7 +113,7 @@ async def test_the_router_passes_frames_through_untouched_and_mixes_the_rest_onc
     router = Router()
     outputs = {WHATSAPP: Collect(), A: Collect(), S: Collect(), "s2": Collect()}
     routes = route(Scene([AGENT, SUPERVISOR, Member("s2", Role.LISTEN)]))
-    router.apply(routes, outputs)  # type: ignore[arg-type]
+    router.apply(routes, {**outputs})  # as a dict of OutboundAudio: a dict of Collect is not one (dicts are invariant)
     user, agent = _frames(440, 50), _frames(660, 50)
     for heard_from_user, heard_from_agent in zip(user, agent, strict=True):
         router._heard(WHATSAPP, heard_from_user)
@@ -141,7 +143,7 @@ async def test_the_router_stops_its_clock_and_codecs_when_nothing_needs_them() -
 async def test_a_burst_of_frames_does_not_become_lasting_delay_in_a_mix() -> None:
     router = Router()
     supervisor = Collect()
-    router.apply(route(Scene([AGENT, SUPERVISOR])), {S: supervisor})  # type: ignore[dict-item]
+    router.apply(route(Scene([AGENT, SUPERVISOR])), {S: supervisor})
     burst = _frames(440, 6)
     for frame in burst:  # a network hiccup delivers 120 ms at once
         router._heard(WHATSAPP, frame)

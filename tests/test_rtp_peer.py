@@ -8,6 +8,7 @@ import base64
 import contextlib
 from asyncio import to_thread
 from collections.abc import AsyncIterator
+from typing import cast
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ class Peer(asyncio.DatagramProtocol):
         self.unreadable = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # what create_datagram_endpoint hands it
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         try:

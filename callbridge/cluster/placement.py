@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from callbridge.cluster.registry import NodeRegistry
+from callbridge.cluster.registry import NodeInfo
 from callbridge.connectors.events import CallNews
 from callbridge.errors import Unavailable
 from callbridge.store.models import SessionRow
@@ -18,6 +18,16 @@ class OwnedElsewhere(Exception):
     def __init__(self, node_id: str) -> None:
         super().__init__(f"owned by node {node_id}")
         self.node_id = node_id
+
+
+class NodeDirectory(Protocol):
+    """What placement asks of the cluster (cluster/registry.py's NodeRegistry)."""
+
+    node_id: str
+
+    def takes_calls(self) -> bool: ...
+
+    async def alive(self) -> list[NodeInfo]: ...
 
 
 class NewsRelay(Protocol):
@@ -54,7 +64,7 @@ class ClusterPlacement(Placement):
 
     clustered = True
 
-    def __init__(self, registry: NodeRegistry, relay: NewsRelay) -> None:
+    def __init__(self, registry: NodeDirectory, relay: NewsRelay) -> None:
         super().__init__(registry.node_id)
         self.registry = registry
         self._relay = relay

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from callbridge.store import Database
 from callbridge.store.models import NodeRow
@@ -130,13 +131,15 @@ class NodeRegistry:
 
     async def _heartbeat(self) -> None:
         async with self.db.session() as s:
-            result = await s.execute(
+            statement = (
                 update(NodeRow)
                 .where(NodeRow.id == self.node_id, NodeRow.state != NodeState.LOST)
                 .values(state=self.state, live_calls=self._live_calls(), heartbeat_at=utcnow())
             )
+            # An UPDATE executes to a CursorResult, which has the rowcount; Session.execute is typed as any Result.
+            result = cast(CursorResult[Any], await s.execute(statement))
             await s.commit()
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if result.rowcount == 0:
             # Declared lost (a pause longer than the timeout): a survivor has ended our calls already.
             log.error("node %s was declared lost by the others: dropping its calls and joining again", self.node_id)
             await self._on_declared_lost()

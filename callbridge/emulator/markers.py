@@ -18,6 +18,7 @@ import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
 RATE = 48000
 FRAME = 960
@@ -87,11 +88,12 @@ class MarkerTrack(MediaStreamTrack):
 
 
 class MarkerTap:
-    """Stands in a receiver's jitter-buffer slot: sees each packet on arrival, decodes it, spots markers."""
+    """Stands in a receiver's jitter-buffer slot: sees each packet on arrival, decodes it, spots markers. Without
+    a receiver, its owner hands it each frame itself (``heard``)."""
 
     capacity = 16
 
-    def __init__(self, receiver: RTCRtpReceiver, marker_hz: float) -> None:
+    def __init__(self, receiver: RTCRtpReceiver | None, marker_hz: float) -> None:
         self.received: list[float] = []  # arrival times of marker onsets
         self.arrivals: list[float] = []  # of every frame
         self.late: list[float] = []  # arrival times of frames more than ON_TIME behind schedule
@@ -100,18 +102,24 @@ class MarkerTap:
         self._probe = np.exp(-2j * math.pi * marker_hz * np.arange(FRAME) / RATE)
         self._in_marker = False
         self._origin: tuple[float, int] | None = None  # (arrival, RTP timestamp) of the earliest-running frame
-        receiver._RTCRtpReceiver__jitter_buffer = self  # type: ignore[attr-defined]
+        if receiver is not None:
+            vars(receiver)["_RTCRtpReceiver__jitter_buffer"] = self  # aiortc's private slot: it only calls ``add``
 
-    def add(self, packet: object) -> tuple[bool, None]:
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        """aiortc's call, as to its jitter buffer: a packet with its depayloaded frame in ``_data``."""
+        self.heard(packet.timestamp, vars(packet)["_data"])
+        return False, None
+
+    def heard(self, timestamp: int, frame: bytes) -> None:
+        """One Opus frame, as it arrives."""
         now = time.monotonic()
         self.arrivals.append(now)
         self.last_at = now
-        timestamp = packet.timestamp  # type: ignore[attr-defined]
         self._check_schedule(now, timestamp)
         try:
-            frames = self._decoder.decode(av.Packet(packet._data))  # type: ignore[attr-defined]
+            frames = self._decoder.decode(av.Packet(frame))
         except av.FFmpegError:
-            return False, None
+            return
         if frames:
             pcm = frames[0].to_ndarray().reshape(-1)[:FRAME].astype(np.float64) / 32768
             if len(pcm) == FRAME:
@@ -120,7 +128,6 @@ class MarkerTap:
                 if loud and not self._in_marker:
                     self.received.append(now)
                 self._in_marker = loud
-        return False, None
 
     def report(self) -> dict[str, object]:
         return {"received": self.received, "arrivals": self.arrivals, "late": self.late}

@@ -32,7 +32,7 @@ def _note_rtcp(part: RTCRtpSender | RTCRtpReceiver, inbound: InboundAudio) -> No
         inbound.heard()
         await handle(packet)
 
-    part._handle_rtcp_packet = noted  # type: ignore[method-assign]
+    part._handle_rtcp_packet = noted  # type: ignore[method-assign]  # wrapping aiortc's method on this instance
 
 
 class AudioLeg:

@@ -181,7 +181,7 @@ class RtpEndpoint(CarriedEndpoint):
             log.info("RTP endpoint %s latched to %s", self.id, format_address(source))
         self.counts["received"] += 1
         self.rtcp.received_rtp(packet)
-        packet._data = packet.payload  # type: ignore[attr-defined]  # what aiortc's depayloader leaves there; for Opus and G.711 the payload
+        vars(packet)["_data"] = packet.payload  # what aiortc's depayloader leaves there; for Opus and G.711 the payload
         self._inbound.on_packet(packet)
 
     def _control(self, data: bytes, source: Address, muxed: bool) -> None:

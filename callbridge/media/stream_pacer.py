@@ -77,6 +77,14 @@ class PlayQueue:
         self.playing = False
         return marks
 
+    def _leading_marks(self) -> list[str]:
+        """Takes the marks at the front of the queue, up to the first audio."""
+        marks = []
+        while self._items and isinstance(head := self._items[0], _Mark):
+            self._items.popleft()
+            marks.append(head.name)
+        return marks
+
     def take(self, now: float | None = None) -> Taken:
         """The next 20 ms (zero-padded at the end of a talkspurt) and the marks due after it."""
         now = time.monotonic() if now is None else now
@@ -85,8 +93,7 @@ class PlayQueue:
             if self.samples >= PREBUFFER or (self.samples > 0 and now - self.last_added >= SETTLE):
                 self.playing = True
             else:
-                while self._items and isinstance(self._items[0], _Mark):
-                    taken.marks.append(self._items.popleft().name)  # type: ignore[union-attr]
+                taken.marks += self._leading_marks()
                 return taken
         parts: list[np.ndarray] = []
         need = FRAME_SAMPLES
@@ -104,8 +111,7 @@ class PlayQueue:
                 parts.append(head[:need])
                 self._items[0] = head[need:]
                 need = 0
-        while self._items and isinstance(self._items[0], _Mark):  # marks right after this frame's audio
-            taken.marks.append(self._items.popleft().name)  # type: ignore[union-attr]
+        taken.marks += self._leading_marks()  # marks right after this frame's audio
         got = FRAME_SAMPLES - need
         self.samples -= got
         if got == 0:

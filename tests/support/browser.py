@@ -72,7 +72,7 @@ class PyBrowser:
         async def nothing(data: bytes) -> None:
             return None
 
-        transport._send_rtp = nothing  # type: ignore[method-assign]
+        transport._send_rtp = nothing  # type: ignore[method-assign]  # silencing aiortc's method on this instance
 
     async def close(self) -> None:
         if self._listening is not None:
