@@ -8,10 +8,11 @@ import asyncio
 import itertools
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import pylibsrtp
 import pytest
+from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcrtpparameters import (
     RTCRtcpParameters,
     RTCRtpCodecParameters,
@@ -200,16 +201,17 @@ async def test_packets_cross_the_path_both_ways_over_srtp() -> None:
     pair = _Stand(protocol=protocol, remote_addr=("127.0.0.1", 5000))
     connection = _Stand(_nominated={1: pair}, _protocols=[protocol])
     dtls = _Stand(transport=_Stand(_connection=connection), _rx_srtp=gateway_rx, _tx_srtp=gateway_tx, state="connected")
-    sender = _Stand(transport=dtls, _ssrc=0x5EED)
-    receiver = _Stand(transport=dtls)
+    # Stand-ins with just what the path reads of aiortc's sender and receiver:
+    sender = cast(RTCRtpSender, _Stand(transport=dtls, _ssrc=0x5EED))
+    receiver = cast(RTCRtpReceiver, _Stand(transport=dtls))
     inbound, outbound = InboundAudio(), OutboundAudio()
     heard: list[OpusFrame] = []
     inbound.sinks.append(heard.append)
     path = LeanLegPath(inbound, outbound)
     extensions = [RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI)]
     rtcp = RTCRtcpParameters(cname="gw")
-    path.sending(sender, RTCRtpSendParameters(codecs=[OPUS], headerExtensions=extensions, muxId="0", rtcp=rtcp))  # type: ignore[arg-type]
-    path.receiving(receiver, RTCRtpReceiveParameters(codecs=[OPUS], headerExtensions=extensions, rtcp=rtcp))  # type: ignore[arg-type]
+    path.sending(sender, RTCRtpSendParameters(codecs=[OPUS], headerExtensions=extensions, muxId="0", rtcp=rtcp))
+    path.receiving(receiver, RTCRtpReceiveParameters(codecs=[OPUS], headerExtensions=extensions, rtcp=rtcp))
     try:
         # In: the peer's SRTP on the ICE socket reaches the inbound in order, its RTCP is read.
         for seq in (10, 12, 11):  # reordered: the jitter buffer puts it right

@@ -59,7 +59,7 @@ class InboundAudio:
         self._receiver = receiver
         self._dtmf: dict[int, DtmfReceiver | None] = {}  # by payload type: a receiver for telephone events
         if receiver is not None:
-            receiver._RTCRtpReceiver__jitter_buffer = _ReceiverTap(self)  # type: ignore[attr-defined]
+            vars(receiver)["_RTCRtpReceiver__jitter_buffer"] = _ReceiverTap(self)  # aiortc's private slot
 
     def heard(self) -> None:
         self.last_heard = time.monotonic()
@@ -70,7 +70,7 @@ class InboundAudio:
             packet.payload_type,
             packet.sequence_number,
             packet.timestamp,
-            packet._data,  # type: ignore[attr-defined]
+            vars(packet)["_data"],  # set by aiortc's depayloader (or the RTP endpoint)
             packet.extensions.audio_level,
             time.monotonic(),
         )

@@ -65,8 +65,8 @@ class LeanLegPath:
             vars(receiver)["_RTCRtpReceiver__codecs"].update({c.payloadType: c for c in parameters.codecs})
             path.receiving(receiver, parameters)
 
-        sender.send = send  # type: ignore[method-assign]
-        receiver.receive = receive  # type: ignore[method-assign]
+        sender.send = send  # type: ignore[method-assign]  # replacing aiortc's method on this instance
+        receiver.receive = receive  # type: ignore[method-assign]  # likewise
 
     # ---- starting --------------------------------------------------------------------------------------------
 

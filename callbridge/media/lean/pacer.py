@@ -26,14 +26,14 @@ class SilencePacer:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.members: set[Paced] = set()
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None  # call_soon's first, then call_later's
         self._due = 0.0
 
     def add(self, member: Paced) -> None:
         self.members.add(member)
         if self._handle is None:
             self._due = time.monotonic()
-            self._handle = self.loop.call_soon(self._tick)  # type: ignore[assignment]
+            self._handle = self.loop.call_soon(self._tick)
 
     def discard(self, member: Paced) -> None:
         self.members.discard(member)
