@@ -155,9 +155,10 @@ class Settings(BaseSettings):
         False, description="serve GET /metrics to anyone (by default it needs the admin token)"
     )
     media_path: Literal["aiortc", "lean"] = Field(
-        "aiortc",
-        description="how RTP/RTCP of WebRTC legs and RTP endpoints is carried once DTLS is up: aiortc's sender and"
-        " receiver tasks, or lean: our own packet path (SRTP in, rewrite, SRTP out, no task per frame)",
+        "lean",
+        description="how RTP/RTCP of WebRTC legs and RTP endpoints is carried once DTLS is up: lean, our own packet"
+        " path (SRTP in, rewrite, SRTP out, no task per frame), or aiortc's sender and receiver tasks (kept for one"
+        " release, to compare and to fall back on)",
     )
     event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
         "auto",

@@ -251,6 +251,10 @@ class Health(BaseModel):
     Node: str = Field(description="this node's id (CALLBRIDGE_NODE_ID)")
     Nodes: list[NodeView] | None = Field(None, description="the cluster's live nodes, when several share the database")
     loopLagMs: dict[str, float]
+    mediaPath: Literal["aiortc", "lean"] = Field(
+        description="how this process moves media packets (CALLBRIDGE_MEDIA_PATH)"
+    )
+    eventLoop: str = Field(description="the event loop's implementation: asyncio or uvloop (CALLBRIDGE_EVENT_LOOP)")
     runtime: Runtime
 
 

@@ -14,7 +14,7 @@ from .waiting import free_port
 
 DEFAULT_ADMIN_TOKEN = "callbridge-testing-admin-token"
 # Settings a whole test run can flip for every gateway it starts that does not set them itself:
-# CALLBRIDGE_TEST_MEDIA_PATH=lean runs the suite on the lean packet path, CALLBRIDGE_TEST_EVENT_LOOP=uvloop on uvloop.
+# CALLBRIDGE_TEST_MEDIA_PATH=aiortc runs the suite on aiortc's packet path, CALLBRIDGE_TEST_EVENT_LOOP=uvloop on uvloop.
 RUN_WIDE = {"media_path": "CALLBRIDGE_TEST_MEDIA_PATH", "event_loop": "CALLBRIDGE_TEST_EVENT_LOOP"}
 
 

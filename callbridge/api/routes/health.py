@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -12,6 +14,7 @@ from callbridge.api.openapi import Envelope, errors
 from callbridge.api.schemas import Health
 from callbridge.gateway import Gateway
 from callbridge.loop_lag import INTERVAL as LAG_INTERVAL
+from callbridge.media.lean import selection
 from callbridge.process_stats import process_stats
 
 router = APIRouter(tags=["health"])
@@ -40,6 +43,8 @@ async def health(request: Request, gw: GatewayDep) -> JSONResponse:
             "Node": gw.node_id,
             **({"Nodes": await _nodes(gw)} if gw.registry is not None else {}),
             "loopLagMs": gw.loop_lag.summary(last=_last(request)),
+            "mediaPath": selection.selected(),
+            "eventLoop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
             "runtime": process_stats(),
         }
     )

@@ -1,4 +1,5 @@
-"""Which packet path this process's legs use: ``aiortc`` (its sender and receiver tasks) or ``lean`` (ours).
+"""Which packet path this process's legs use: ``lean`` (ours, the default) or ``aiortc`` (its sender and receiver
+tasks, kept selectable for one release).
 
 Chosen once at start-up (``CALLBRIDGE_MEDIA_PATH``); legs made afterwards follow it.
 """
@@ -10,7 +11,7 @@ from typing import Literal, cast, get_args
 MediaPath = Literal["aiortc", "lean"]
 MEDIA_PATHS: tuple[str, ...] = get_args(MediaPath)
 
-_selected: MediaPath = "aiortc"
+_selected: MediaPath = "lean"
 
 
 def select(path: str) -> None:
