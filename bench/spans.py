@@ -115,7 +115,8 @@ def _figures(
         return round(seconds_spent / packets * 1e6, 1) if packets else 0.0
 
     srtp = spent["unprotect"] + spent["protect"]
-    ours = spent["receive"] - srtp - spent["sendto"]
+    reading = spent["receive"] - spent["inbound"] - spent["unprotect"]  # demux, read, reception statistics
+    forwarding = spent["inbound"] - spent["protect"] - spent["sendto"]  # jitter buffer, router, timeline, write
     return {
         "calls": calls,
         "loop": loop,
@@ -127,7 +128,9 @@ def _figures(
             "receive call, whole": us(spent["receive"]),
             "srtp (unprotect + protect)": us(srtp),
             "sendto": us(spent["sendto"]),
-            "our python (the rest of the call)": us(ours),
+            "our python (the rest of the call)": us(reading + forwarding),
+            "  of it reading (demux, header, reception statistics)": us(reading),
+            "  of it forwarding (jitter buffer, router, timeline, write)": us(forwarding),
             "outside our code (loop, socket reads, timers)": us(cpu - spent["receive"]),
         },
     }

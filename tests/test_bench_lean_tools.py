@@ -31,6 +31,8 @@ def test_the_in_place_split_adds_up() -> None:
     assert split["all (process CPU)"] == pytest.approx(80.0)
     assert split["srtp (unprotect + protect)"] == pytest.approx(11.0)
     assert split["our python (the rest of the call)"] == pytest.approx(50.0 - 11.0 - 12.0)
+    assert split["  of it reading (demux, header, reception statistics)"] == pytest.approx(50.0 - 30.0 - 5.0)
+    assert split["  of it forwarding (jitter buffer, router, timeline, write)"] == pytest.approx(30.0 - 6.0 - 12.0)
     assert split["outside our code (loop, socket reads, timers)"] == pytest.approx(30.0)
     assert found["cpu_ms_per_call_s"] == pytest.approx(800 / 2 / 25)
     assert "| asyncio | 25 |" in markdown([found])

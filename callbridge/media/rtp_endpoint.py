@@ -8,13 +8,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtp import RtpPacket
 
 from callbridge.media.endpoint import CarriedEndpoint, Role
+from callbridge.media.lean.rtp_reader import read_rtp
+from callbridge.media.lean.rtp_writer import RtpWriter
 from callbridge.media.lean.selection import selected
 from callbridge.media.opus import RATE
 from callbridge.media.rtp_rtcp import REPORT_EVERY, RtcpState
@@ -64,9 +66,7 @@ class RtpEndpoint(CarriedEndpoint):
         self._g711_out = G711Outbound(self.codec.name) if g711 else None
         self.ssrc = secrets.randbits(32)
         self.rtcp = RtcpState(self.ssrc, self.codec.clock_rate, f"callbridge-{endpoint_id}")
-        self._seq = secrets.randbits(16)
-        self._ts_base = secrets.randbits(32)
-        self._first = True  # the first packet carries the marker
+        self._writer = RtpWriter(self.ssrc, self.codec.payload_type)  # our sequence numbers, timeline and marker
         self._rtcp_to: tuple[Address, bool] | None = None  # where the app's RTCP came from, and on which port
         self._ports: PortPair | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -170,19 +170,19 @@ class RtpEndpoint(CarriedEndpoint):
                 self.counts["srtp_failed"] += 1
                 return
         try:
-            packet = RtpPacket.parse(data)
+            payload_type, _, sequence_number, timestamp, ssrc, payload, _ = read_rtp(data, len(data), None)
         except ValueError:
             self.counts["invalid"] += 1
             return
-        if packet.payload_type != self.codec.payload_type or not packet.payload:
+        if payload_type != self.codec.payload_type or not payload:
             self.counts["invalid"] += 1
             return
         if self.latch.confirm(source):
             log.info("RTP endpoint %s latched to %s", self.id, format_address(source))
         self.counts["received"] += 1
-        self.rtcp.received_rtp(packet)
-        vars(packet)["_data"] = packet.payload  # what aiortc's depayloader leaves there; for Opus and G.711 the payload
-        self._inbound.on_packet(packet)
+        arrival = time.monotonic()
+        self.rtcp.received(ssrc, sequence_number, timestamp, arrival)
+        self._inbound.on_rtp(payload_type, sequence_number, timestamp, payload, None, arrival)
 
     def _control(self, data: bytes, source: Address, muxed: bool) -> None:
         if not self.latch.allows(source, rtcp=True):
@@ -222,22 +222,12 @@ class RtpEndpoint(CarriedEndpoint):
         if target is None or self._ports is None:
             self.counts["unsent"] += 1  # nobody to send to until the app's first packet
             return
-        timestamp = (self._ts_base + pts // (RATE // self.codec.clock_rate)) & 0xFFFFFFFF
-        packet = RtpPacket(
-            payload_type=self.codec.payload_type,
-            marker=int(self._first),
-            sequence_number=self._seq,
-            timestamp=timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-        ).serialize()
-        self._first = False
-        self._seq = (self._seq + 1) & 0xFFFF
+        packet = self._writer.write(payload, pts // (RATE // self.codec.clock_rate))  # on the codec's clock
         if self._srtp is not None:
             packet = self._srtp.protect(packet)
         self._ports.send_rtp(packet, target)
         self.counts["sent"] += 1
-        self.rtcp.sent_rtp(len(payload), timestamp)
+        self.rtcp.sent_rtp(len(payload), self._writer.last_timestamp)
 
     async def _report_loop(self) -> None:
         while True:
