@@ -11,6 +11,7 @@ import pytest
 
 from callbridge.emulator.audio import analyse, tone
 from callbridge.media.endpoint import Role
+from callbridge.media.inbound import InboundAudio
 from callbridge.media.opus import FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusFrame
 from callbridge.media.outbound import OutboundAudio
 from callbridge.media.router import Router
@@ -154,4 +155,31 @@ async def test_a_burst_of_frames_does_not_become_lasting_delay_in_a_mix() -> Non
         router.tick()
         assert len(router._queues[WHATSAPP]) <= 2  # never more than 40 ms waiting
     assert len(router._queues[WHATSAPP]) <= 1  # and a standing backlog drains within a second
+    await router.close()
+
+
+async def test_a_voice_heard_as_is_by_one_destination_goes_straight_to_it_until_routes_change() -> None:
+    """A plain call's voices skip the router's dispatch (one hop less per packet); once a mix or the recording needs
+    a voice decoded, its frames go through the router again, and back; a closed inbound is forgotten."""
+    router = Router()
+    user, agent = InboundAudio(), InboundAudio()
+    router.listen(WHATSAPP, user)
+    router.listen(A, agent)
+    outputs = {WHATSAPP: Collect(), A: Collect(), S: Collect()}
+    router.apply(route(Scene([AGENT])), {**outputs})
+    assert user.sinks == [outputs[A].push] and agent.sinks == [outputs[WHATSAPP].push]
+    frame = _frames(440, 1)[0]
+    user._release(frame)
+    assert outputs[A].frames == [(frame, False)]
+
+    router.apply(route(Scene([AGENT, SUPERVISOR])), {**outputs})  # the supervisor hears a mix: both decoded
+    assert user.sinks != [outputs[A].push]
+    user._release(frame)
+    assert outputs[A].frames[-1] == (frame, False) and router.decoded[WHATSAPP] == 1
+
+    router.apply(route(Scene([AGENT])), {**outputs})
+    assert user.sinks == [outputs[A].push]
+    agent.close()  # the agent's inbound went away: its sinks are cleared, and the router lets it go
+    router.apply(route(Scene([AGENT])), {**outputs})
+    assert A not in router._voices and WHATSAPP in router._voices
     await router.close()

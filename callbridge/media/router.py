@@ -53,10 +53,35 @@ class Router:
         self._encoders: dict[frozenset[str], OpusEncoder] = {}
         self._clock: asyncio.Task[None] | None = None
         self._timestamp = 0
+        # the voices listened to: their inbound, the sink they have, and the output it is straight to (or None)
+        self._voices: dict[str, tuple[InboundAudio, Callable[[OpusFrame], None], OutboundAudio | None]] = {}
 
     def listen(self, key: str, voice: InboundAudio) -> None:
         """Take a voice's frames from now on (until its inbound closes)."""
-        voice.sinks.append(partial(self._heard, key))
+        sink, target = self._sink(key)
+        self._voices[key] = (voice, sink, target)
+        voice.sinks.append(sink)
+
+    def _sink(self, key: str) -> tuple[Callable[[OpusFrame], None], OutboundAudio | None]:
+        """Where a voice's frames go, and the output they go to straight. A voice heard as is by one destination and
+        decoded for nothing (a plain call, both ways) goes straight to that output: one hop less for every packet."""
+        destinations = self.routes.direct.get(key, ())
+        output = self.outputs.get(destinations[0]) if len(destinations) == 1 else None
+        if output is not None and key not in self._decoders:
+            return output.push, output
+        return partial(self._heard, key), None
+
+    def _resink(self) -> None:
+        """After new routes: each voice's sink to match them; voices whose inbound has closed are forgotten."""
+        for key, (voice, sink, target) in list(self._voices.items()):
+            if sink not in voice.sinks:
+                del self._voices[key]
+                continue
+            new, new_target = self._sink(key)
+            if new_target is target and (target is not None or isinstance(sink, partial)):
+                continue  # the same way as before
+            voice.sinks[voice.sinks.index(sink)] = new
+            self._voices[key] = (voice, new, new_target)
 
     def apply(self, routes: Routes, outputs: dict[str, OutboundAudio]) -> None:
         """Switch to new routes: decoders, encoders and the clock start and stop with what they are needed for."""
@@ -69,6 +94,7 @@ class Router:
             del self._encoders[mix]
         for mix in set(routes.mixes) - set(self._encoders):
             self._encoders[mix] = OpusEncoder()
+        self._resink()
         if routes.ticking and self._clock is None:
             self._clock = asyncio.create_task(self._run(), name="router clock")
         elif not routes.ticking and self._clock is not None:
