@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from callbridge.testing.provisioning import BusinessNumber, connect_session, init_session
 from tests.support.emulator import Scene
 
 
@@ -45,3 +46,19 @@ def test_a_call_without_permission_is_forbidden(scene: Scene) -> None:
     grace = scene.user(grant_permission=False, permission="no_permission")
     r = scene.post("/call/make", {"Phone": grace})
     assert r.status_code == 403 and "138006" in r.json()["error"] and "/call/permission" in r.json()["error"]
+
+
+def test_calling_from_a_number_on_sip_is_a_conflict(scene: Scene) -> None:
+    """Meta's troubleshooting page: 131055 "Method not allowed" (HTTP 400) for Graph calling on a number whose calls
+    go over SIP; the app gets a 409 saying so. (138012, 100 connected business calls to one user a day, is checked
+    at the emulator and in tests/test_graph_errors.py: reaching it end to end takes 100 calls.)"""
+    number = BusinessNumber("3000131055001", access_token="sip-access", app_secret="sip-secret")
+    sip = {"status": "ENABLED", "servers": [{"hostname": "sip.example.com", "port": 5061}]}
+    body = {**number.on_emulator(f"{scene.gateway.url}/whatsapp/webhook"), "calling": {"sip": sip}}
+    assert scene.emulator.client.post("/emulator/numbers", json=body).status_code == 200
+    token = "sip-number-session"
+    init_session(scene.gateway.client, scene.gateway.admin_token, token, token, number.cloud(scene.emulator.url))
+    connect_session(scene.gateway.client, token)
+    r = scene.gateway.post("/call/make", token=token, json={"Phone": scene.user()})
+    assert r.status_code == 409 and "131055" in r.json()["error"] and "SIP" in r.json()["error"], r.text
+    assert scene.gateway.get("/call/status", token=token).json()["data"]["calls"] == []
