@@ -19,6 +19,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from callbridge.cluster.forward import NEWS_PATH, SECRET_HEADER
 from callbridge.testing import Emulator, Gateway, Scene, WebhookReceiver, expect_ok, free_port, wait_until
 from tests.support.audio_files import write_tone
 from tests.support.browser import PyBrowser, wait_for
@@ -349,3 +350,21 @@ def test_workers_share_one_port_and_both_carry_calls(tmp_path: Path) -> None:
             for call_id in nodes:
                 expect_ok(scene.post("/call/end", {"CallID": call_id}))
                 scene.wait_event(call_id, "CallTerminate")
+
+
+def test_node_to_node_news_needs_the_cluster_secret_before_anything_else(
+    two_nodes: tuple[list[Gateway], Scene],
+) -> None:
+    """/internal/news takes WhatsApp's news from other nodes only: without the secret (or with a wrong one) a
+    request is refused whatever its body, and with it, a body that is not news is refused as such."""
+    nodes, _ = two_nodes
+    node = nodes[0]
+    news = {"session_id": 1, "news": {"kind": "terminated", "fields": {}}}
+    for headers in ({}, {SECRET_HEADER: "not-the-secret"}):
+        for body in (news, {"session_id": "x"}, {}):
+            r = node.client.post(NEWS_PATH, json=body, headers=headers)
+            assert r.status_code == 401 and "cluster secret" in r.json()["error"], (headers, body, r.text)
+    secret = {SECRET_HEADER: "cluster-test-secret"}
+    assert node.client.post(NEWS_PATH, json={"session_id": "x"}, headers=secret).status_code == 400
+    r = node.client.post(NEWS_PATH, json={"session_id": 1, "news": {"kind": "nonsense"}}, headers=secret)
+    assert r.status_code in (400, 404), r.text  # not news (or no such session): nothing handled either way

@@ -172,6 +172,7 @@ class Router:
         self._decoders.clear()
         self._queues.clear()
         self._encoders.clear()
+        self._voices.clear()
 
 
 def _sum(parts: list[np.ndarray]) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -22,14 +22,16 @@ class RelayedNews(BaseModel):
     news: dict[str, Any]
 
 
-@router.post(NEWS_PATH)
-async def news(
-    request: Request, body: RelayedNews, sessions: Sessions, calls: Calls, settings: SettingsDep
-) -> JSONResponse:
-    """WhatsApp's news of a call this node carries, from the node that received Meta's delivery."""
+def _from_a_node(request: Request, settings: SettingsDep) -> None:
+    """A dependency, so that it runs before the body is read: without the secret, nothing else is answered."""
     secret = settings.cluster_secret
     if secret is None or not from_node(request.headers, secret.get_secret_value()):
         raise Unauthorized("node-to-node requests need the cluster secret")
+
+
+@router.post(NEWS_PATH, dependencies=[Depends(_from_a_node)])
+async def news(body: RelayedNews, sessions: Sessions, calls: Calls) -> JSONResponse:
+    """WhatsApp's news of a call this node carries, from the node that received Meta's delivery."""
     session = await sessions.by_id(body.session_id)
     if session is None:
         raise NotFound("unknown session")
