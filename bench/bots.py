@@ -26,7 +26,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from callbridge.emulator.markers import FRAME, ON_TIME, PERIOD_FRAMES, MarkerTap, encoded_loop
-from callbridge.media.rtp_socket import is_rtcp
+from callbridge.media.lean.demux import is_rtcp
 from callbridge.media.stream_codec import ulaw_decode, ulaw_encode
 
 BOT_RATE = 8000

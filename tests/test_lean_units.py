@@ -130,7 +130,7 @@ def test_receiver_reports_count_loss_and_sender_reports_name_one_instant() -> No
     tx, rx = srtp_pair()
     ours = RtcpState(ssrc=0xAAAA, clock_rate=48000, cname="gw")
     for seq in [*range(100, 150), *range(151, 200)]:  # one packet of 100 lost
-        ours.received_rtp(RtpPacket.parse(rtp(seq, seq * 960)))
+        ours.received(0x1234, seq, seq * 960, time.monotonic())
     for n in range(10):
         ours.sent_rtp(40, 5000 + n * 960)
     time.sleep(0.05)
@@ -155,12 +155,12 @@ def test_receiver_reports_count_loss_and_sender_reports_name_one_instant() -> No
 def test_before_sending_anything_we_send_receiver_reports_and_read_the_peers() -> None:
     tx, rx = srtp_pair()
     ours = RtcpState(ssrc=0xBBBB, clock_rate=48000, cname="gw")
-    ours.received_rtp(RtpPacket.parse(rtp(1, 960)))
+    ours.received(0x1234, 1, 960, time.monotonic())
     rr = RtcpPacket.parse(rx.unprotect_rtcp(tx.protect_rtcp(ours.report())))[0]
     assert isinstance(rr, RtcpRrPacket) and rr.reports[0].packets_lost == 0
     # The peer's SR about our stream: its loss and jitter show in the stats, its NTP time becomes our LSR.
     peer = RtcpState(ssrc=0x1234, clock_rate=48000, cname="peer")
-    peer.received_rtp(RtpPacket.parse(rtp(1, 960, ssrc=0xBBBB)))
+    peer.received(0xBBBB, 1, 960, time.monotonic())
     peer.sent_rtp(3, 960)
     ours.digest(peer.report())
     assert ours.stats()["reported"] == {"fraction_lost": 0.0, "packets_lost": 0, "jitter_ms": 0.0}

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from aiortc.rtp import RtcpPacket, RtcpReceiverInfo, RtcpRrPacket, RtpPacket
 
+from callbridge.media.lean.demux import is_rtcp
 from callbridge.media.opus import FRAME_SAMPLES, RATE, OpusDecoder, OpusEncoder
-from callbridge.media.rtp_socket import is_rtcp
 from callbridge.media.srtp_keys import SRTP_ERRORS, Srtp, new_key
 from callbridge.testing import Scene
 from tests.support.browser import wait_for

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 
 import numpy as np
 import pytest
@@ -13,11 +14,12 @@ from aiortc.rtp import RtcpPacket, RtpPacket
 
 from callbridge.media import g711
 from callbridge.media.endpoint import Role
+from callbridge.media.lean.demux import is_rtcp
 from callbridge.media.opus import FRAME_SAMPLES, RATE, OpusDecoder, OpusEncoder, OpusFrame
 from callbridge.media.rtp_endpoint import RtpEndpoint, RtpOptions
 from callbridge.media.rtp_rtcp import RtcpState
 from callbridge.media.rtp_sdp import CODECS, codec_named, describe, format_address, parse_address, parse_ports
-from callbridge.media.rtp_socket import Latch, is_rtcp
+from callbridge.media.rtp_socket import Latch
 from callbridge.media.rtp_transcode import G711Inbound, G711Outbound
 from callbridge.media.srtp_keys import SRTP_ERRORS, Srtp, inline, new_key
 
@@ -124,7 +126,7 @@ def test_rtcp_is_told_from_rtp_and_reports_go_both_ways() -> None:
     assert is_rtcp(b"\x80\xc8") and is_rtcp(b"\x81\xc9") and not is_rtcp(b"\x80\x6f") and not is_rtcp(b"\x80")
     gateway, app = RtcpState(1, 48000, "gw"), RtcpState(2, 48000, "app")
     for seq in (0, 1, 2, 4):  # one lost
-        gateway.received_rtp(RtpPacket(sequence_number=seq, timestamp=seq * 960, ssrc=2))
+        gateway.received(2, seq, seq * 960, time.monotonic())
     gateway.sent_rtp(100, 960)
     report = gateway.report()
     assert [type(p).__name__ for p in RtcpPacket.parse(report)] == ["RtcpSrPacket", "RtcpSdesPacket"]

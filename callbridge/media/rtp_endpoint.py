@@ -15,13 +15,14 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError
 
 from callbridge.media.endpoint import CarriedEndpoint, Role
+from callbridge.media.lean.demux import is_rtcp
 from callbridge.media.lean.rtp_reader import read_rtp
 from callbridge.media.lean.rtp_writer import RtpWriter
 from callbridge.media.lean.selection import selected
 from callbridge.media.opus import RATE
 from callbridge.media.rtp_rtcp import REPORT_EVERY, RtcpState
 from callbridge.media.rtp_sdp import PTIME_MS, SRTP_SUITE, Address, Codec, describe, format_address
-from callbridge.media.rtp_socket import Latch, PortPair, is_rtcp
+from callbridge.media.rtp_socket import Latch, PortPair
 from callbridge.media.rtp_transcode import G711Inbound, G711Outbound
 from callbridge.media.srtp_keys import SRTP_ERRORS, Srtp, inline, new_key
 

@@ -14,7 +14,6 @@ from aiortc.rtp import (
     RtcpSenderInfo,
     RtcpSourceInfo,
     RtcpSrPacket,
-    RtpPacket,
 )
 
 from callbridge.media.rtp_reception import Reception
@@ -43,9 +42,6 @@ class RtcpState:
         self.peer_report: dict[str, Any] | None = None  # what the app says about what it receives from us
         self.reports_received = 0
         self.reports_sent = 0
-
-    def received_rtp(self, packet: RtpPacket) -> None:
-        self.received(packet.ssrc, packet.sequence_number, packet.timestamp, time.monotonic())
 
     def received(self, ssrc: int, sequence_number: int, timestamp: int, arrival: float) -> None:
         """A packet from the peer arrived at ``arrival`` (monotonic seconds)."""

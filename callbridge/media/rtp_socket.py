@@ -18,11 +18,6 @@ log = logging.getLogger(__name__)
 Receive = Callable[[bytes, Address], None]
 
 
-def is_rtcp(data: bytes) -> bool:
-    """RTCP and RTP on one port are told apart by the second byte (RFC 5761): RTCP's packet types are 192-223."""
-    return len(data) >= 2 and 192 <= data[1] <= 223
-
-
 class Latch:
     """Where to send, and which sources to accept.
 

@@ -26,6 +26,12 @@ def small_reads(transport: Any) -> None:
         transport.max_size = READ_SIZE
 
 
+def is_rtcp(data: bytes) -> bool:
+    """RTCP and RTP on one port are told apart by the second byte (RFC 5761): RTCP's packet types are 192-223.
+    (aiortc's own ``is_rtcp`` stops at 208.)"""
+    return len(data) >= 2 and 192 <= data[1] <= 223
+
+
 def classify(data: bytes) -> str:
     if not data:
         return OTHER
@@ -35,15 +41,8 @@ def classify(data: bytes) -> str:
     if 19 < first < 64:
         return DTLS
     if 127 < first < 192:
-        if len(data) >= 2 and 191 < data[1] < 224:
-            return RTCP
-        return RTP
+        return RTCP if is_rtcp(data) else RTP
     return OTHER  # ZRTP (16-19), TURN channels (64-79) and anything else: left to aioice
-
-
-def is_srtp(data: bytes) -> bool:
-    """SRTP or SRTCP: the one test on the hot path."""
-    return bool(data) and 127 < data[0] < 192
 
 
 class SocketTap:

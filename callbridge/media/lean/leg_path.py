@@ -22,7 +22,7 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameter
 from aiortc.rtp import RtcpByePacket
 
 from callbridge.media.inbound import InboundAudio
-from callbridge.media.lean.demux import SocketTap
+from callbridge.media.lean.demux import SocketTap, is_rtcp
 from callbridge.media.lean.rtp_reader import read_rtp
 from callbridge.media.lean.rtp_writer import RtpWriter, one_byte_extensions
 from callbridge.media.lean.srtp import InPlaceSrtp
@@ -44,7 +44,6 @@ class LeanLegPath:
         self._tap = SocketTap(self._datagram)
         self._rx: InPlaceSrtp | None = None
         self._tx: InPlaceSrtp | None = None
-        self._pair: Any = None
         self._transport: Any = None
         self._remote: Any = None
         self._dtls: Any = None
@@ -79,7 +78,7 @@ class LeanLegPath:
         if pair is None or dtls._rx_srtp is None:
             log.warning("lean path not started: no selected ICE pair or no SRTP keys")
             return
-        self._dtls, self._pair = dtls, pair
+        self._dtls = dtls
         # The selected pair's socket and peer do not change once ICE has completed (aioice nominates once).
         self._transport, self._remote = pair.protocol.transport, pair.remote_addr
         self._rx, self._tx = InPlaceSrtp(dtls._rx_srtp), InPlaceSrtp(dtls._tx_srtp)
@@ -118,11 +117,11 @@ class LeanLegPath:
         if rx is None or self._closed:
             return
         try:
-            if 191 < data[1] < 224:  # RTCP (RFC 5761)
+            if is_rtcp(data):
                 self._control(rx.session.unprotect_rtcp(data))
                 return
             size = rx.unprotect(data)
-        except (pylibsrtp.Error, ValueError, IndexError):
+        except (pylibsrtp.Error, ValueError):
             self.counts["srtp_failed"] += 1
             return
         try:
