@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.harness import RESULTS, Bench, machine
 from bench.paths import cores_apart
+from bench.steps import browsers_plan, marker_calls
 
 SITECUSTOMIZE = """
 import json, os, threading, time
@@ -74,17 +75,8 @@ def measure(calls: int, loop: str, window: float) -> dict[str, Any]:
             python_path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
             extra = {"PYTHONPATH": python_path, "CALLBRIDGE_BENCH_SPANS": str(spans)}
             gateway = bench.start_gateway(1, media_path="lean", event_loop=loop, extra_env=extra)
-            ids = [gateway.make_call(gateway.scene.user(say="markers", answer_after_ms=0)) for _ in range(calls)]
-            for call_id in ids:
-                gateway.scene.wait_state(call_id, "active", timeout=60)
-            plan = {
-                "target": "callbridge",
-                "side": "b",
-                "hold": window + 10,
-                "calls": ids,
-                "url": gateway.scene.gateway.url,
-                "token": gateway.scene.token,
-            }
+            ids = [call_id for _, call_id in marker_calls([gateway], calls)]
+            plan = browsers_plan(gateway, ids, hold=window + 10)
             with cores_apart([gateway.measured.server.pid], bench.emulator.server.pid) as cores:
                 proc, _ = bench.loadgen(plan)
                 time.sleep(3)

@@ -42,27 +42,13 @@ def callbridge_step(
     with a voice bot instead of a browser, ``"rtp"`` with a native RTP app sending Opus (bench/bots.py); their
     latency is reported under the browser's keys."""
     gateways = gateways or bench.gateways[:1]
-    calls = []
-    for i in range(n):
-        gw = gateways[i % len(gateways)]
-        wa_id = gw.scene.user(say="markers", answer_after_ms=0, loss=loss)
-        calls.append((gw, gw.make_call(wa_id)))
-    for gw, call_id in calls:
-        gw.scene.wait_state(call_id, "active", timeout=30)
+    calls = marker_calls(gateways, n, loss)
     for gw, call_id in calls:
         if extra == "record":
             expect_ok(gw.scene.post("/call/record", {"CallID": call_id, "Path": f"bench/{call_id}.wav"}))
         elif extra == "play":
             expect_ok(gw.scene.post("/call/play", {"CallID": call_id, "AudioFile": "long.wav"}))
-    first = gateways[0].scene
-    plan: dict[str, Any] = {
-        "target": "callbridge",
-        "side": "b",
-        "hold": settle + window + 0.5,
-        "calls": [call_id for _, call_id in calls],
-        "url": first.gateway.url,
-        "token": first.token,
-    }
+    plan = browsers_plan(gateways[0], [call_id for _, call_id in calls], hold=settle + window + 0.5)
     if len(gateways) > 1:
         plan["routes"] = {call_id: [gw.scene.gateway.url, gw.scene.token] for gw, call_id in calls}
     if endpoints:
@@ -102,6 +88,32 @@ def callbridge_step(
         "released": sum(j["released"] for j in jitter),
     }
     return bench.finish(result, n)
+
+
+def marker_calls(gateways: list[GatewayUnderTest], n: int, loss: float = 0.0) -> list[tuple[GatewayUnderTest, str]]:
+    """``n`` calls, spread over ``gateways``, to new marker users of the emulator who answer at once (losing
+    ``loss`` of their packets); returned once all are active."""
+    calls = []
+    for i in range(n):
+        gw = gateways[i % len(gateways)]
+        wa_id = gw.scene.user(say="markers", answer_after_ms=0, loss=loss)
+        calls.append((gw, gw.make_call(wa_id)))
+    for gw, call_id in calls:
+        gw.scene.wait_state(call_id, "active", timeout=30)
+    return calls
+
+
+def browsers_plan(gw: GatewayUnderTest, call_ids: list[str], hold: float) -> dict[str, Any]:
+    """A load generator's plan: a browser joins each call through ``gw`` and stays ``hold`` seconds."""
+    scene = gw.scene
+    return {
+        "target": "callbridge",
+        "side": "b",
+        "hold": hold,
+        "calls": call_ids,
+        "url": scene.gateway.url,
+        "token": scene.token,
+    }
 
 
 def call_stats(gw: GatewayUnderTest, call_id: str) -> dict[str, Any]:
