@@ -15,15 +15,9 @@ from aiortc.rtp import RtpPacket
 from callbridge.media.lean.rtp_writer import RtpWriter
 from callbridge.media.lean.srtp import InPlaceSrtp
 from callbridge.media.rtp_reception import Reception
+from tests.test_lean_units import srtp_pair
 
 PROFILES = [pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM]
-
-
-def sessions(profile: int) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
-    key = os.urandom(30 if profile == PROFILES[0] else 28)
-    out = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)
-    into = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile)
-    return pylibsrtp.Session(out), pylibsrtp.Session(into)
 
 
 def packet(seq: int, payload: bytes) -> bytes:
@@ -32,14 +26,14 @@ def packet(seq: int, payload: bytes) -> bytes:
 
 @pytest.mark.parametrize("profile", PROFILES, ids=["aes-cm", "aes-gcm"])
 def test_srtp_in_place_agrees_with_pylibsrtp_both_ways(profile: int) -> None:
-    sender, receiver = sessions(profile)
+    sender, receiver = srtp_pair(profile)
     ours_in = InPlaceSrtp(receiver)
     for seq in range(1, 40):
         plain = packet(seq, os.urandom(random.randint(1, 300)))
         size = ours_in.unprotect(sender.protect(plain))
         assert ours_in.view[:size].tobytes() == plain
 
-    sender2, theirs_in = sessions(profile)
+    sender2, theirs_in = srtp_pair(profile)
     ours_out = InPlaceSrtp(sender2)
     writer = RtpWriter(ssrc=9, payload_type=111)
     for n in range(40):
@@ -49,7 +43,7 @@ def test_srtp_in_place_agrees_with_pylibsrtp_both_ways(profile: int) -> None:
 
 
 def test_srtp_in_place_refuses_forgeries_replays_and_oversized_packets() -> None:
-    sender, receiver = sessions(PROFILES[0])
+    sender, receiver = srtp_pair(PROFILES[0])
     ours = InPlaceSrtp(receiver)
     good = sender.protect(packet(5, b"voice"))
     forged = good[:-1] + bytes([good[-1] ^ 1])

@@ -35,13 +35,12 @@ PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
 
 
-def srtp_pair() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
-    """A sender's and a receiver's session keyed alike, as DTLS-SRTP leaves them."""
-    key = os.urandom(30)
-    tx = pylibsrtp.Session(
-        pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE)
-    )
-    rx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=PROFILE))
+def srtp_pair(profile: int = PROFILE) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+    """A sender's and a receiver's session keyed alike, as DTLS-SRTP leaves them (AES-CM keys and salts are 30
+    bytes, AES-128-GCM's 28)."""
+    key = os.urandom(28 if profile == pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM else 30)
+    kinds = (pylibsrtp.Policy.SSRC_ANY_OUTBOUND, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    tx, rx = (pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=k, srtp_profile=profile)) for k in kinds)
     return tx, rx
 
 
