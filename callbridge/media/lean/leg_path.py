@@ -14,19 +14,18 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import RtcpByePacket
 
-from callbridge.media.inbound import InboundAudio
 from callbridge.media.lean.demux import SocketTap, is_rtcp
-from callbridge.media.lean.rtp_reader import read_rtp
+from callbridge.media.lean.rtp_reader import AudioLevel, read_rtp
 from callbridge.media.lean.rtp_writer import RtpWriter, one_byte_extensions
 from callbridge.media.lean.srtp import InPlaceSrtp
-from callbridge.media.outbound import OutboundAudio
+from callbridge.media.outbound import Send
 from callbridge.media.rtp_rtcp import RtcpState
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,32 @@ MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 
+class Inlet(Protocol):
+    """Where a leg's received packets go: a leg's inbound (media/inbound.py), or a benchmark's marker listener."""
+
+    def on_rtp(
+        self,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        payload: bytes,
+        level: AudioLevel | None,
+        arrival: float,
+    ) -> None: ...
+
+    def heard(self) -> None: ...
+
+
+class Outlet(Protocol):
+    """What a leg sends: given the function that sends a frame at once once DTLS is up, taken back on closing."""
+
+    def attach(self, send: Send) -> None: ...
+
+    def detach(self) -> None: ...
+
+
 class LeanLegPath:
-    def __init__(self, inbound: InboundAudio, outbound: OutboundAudio) -> None:
+    def __init__(self, inbound: Inlet, outbound: Outlet) -> None:
         self.inbound = inbound
         self.outbound = outbound
         self.counts = {"received": 0, "sent": 0, "srtp_failed": 0, "invalid": 0, "rtcp_received": 0}

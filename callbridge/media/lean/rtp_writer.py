@@ -47,6 +47,10 @@ class RtpWriter:
         self._first_byte = VERSION | (EXTENSION if extensions else 0)
         self._marker_next = True
 
+    def skip(self) -> None:
+        """Use up a sequence number without a packet: what a receiver sees when one is lost on the way."""
+        self.sequence = (self.sequence + 1) & 0xFFFF
+
     def write(self, payload: bytes, pts: int) -> bytes:
         """The packet for a frame at ``pts`` on the leg's timeline; the first packet carries the marker."""
         buffer = bytearray(12 + len(self.extensions) + len(payload))
