@@ -66,7 +66,10 @@ def keyed() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
     return out, into
 
 
-async def leg(sink: tuple[str, int]) -> tuple[LeanLegPath, Socket, pylibsrtp.Session]:
+Leg = tuple[LeanLegPath, Socket, pylibsrtp.Session, InboundAudio, OutboundAudio]
+
+
+async def leg(sink: tuple[str, int]) -> Leg:
     """One leg on the lean path, sending to ``sink``; with the session a peer protects its packets with."""
     gateway_out, _ = keyed()
     peer_out, gateway_in = keyed()
@@ -77,13 +80,14 @@ async def leg(sink: tuple[str, int]) -> tuple[LeanLegPath, Socket, pylibsrtp.Ses
     pair = Attributes(protocol=protocol, remote_addr=sink)
     ice = Attributes(_connection=Attributes(_nominated={1: pair}, _protocols=[protocol]))
     dtls = Attributes(transport=ice, _rx_srtp=gateway_in, _tx_srtp=gateway_out, state="connected")
-    path = LeanLegPath(InboundAudio(), OutboundAudio())
+    inbound, outbound = InboundAudio(), OutboundAudio()
+    path = LeanLegPath(inbound, outbound)
     rtcp = RTCRtcpParameters(cname="gw")
     sender = cast(RTCRtpSender, Attributes(transport=dtls, _ssrc=0x5EED))  # just what the path reads of them
     receiver = cast(RTCRtpReceiver, Attributes(transport=dtls))
     path.sending(sender, RTCRtpSendParameters(codecs=[OPUS], headerExtensions=EXTENSIONS, muxId="0", rtcp=rtcp))
     path.receiving(receiver, RTCRtpReceiveParameters(codecs=[OPUS], headerExtensions=EXTENSIONS, rtcp=rtcp))
-    return path, protocol, peer_out
+    return path, protocol, peer_out, inbound, outbound
 
 
 async def measure(calls: int, packets: int = 20000) -> float:
@@ -96,9 +100,9 @@ async def measure(calls: int, packets: int = 20000) -> float:
     for _ in range(calls):
         whatsapp, browser = await leg(address), await leg(address)
         router = Router()
-        router.listen("whatsapp", whatsapp[0].inbound)
-        router.listen("browser", browser[0].inbound)
-        outputs = {"whatsapp": whatsapp[0].outbound, "browser": browser[0].outbound}
+        router.listen("whatsapp", whatsapp[3])
+        router.listen("browser", browser[3])
+        outputs = {"whatsapp": whatsapp[4], "browser": browser[4]}
         router.apply(Routes(direct={"whatsapp": ("browser",), "browser": ("whatsapp",)}), outputs)
         feeds.append(whatsapp)
         paths += [whatsapp[0], browser[0]]
@@ -106,7 +110,7 @@ async def measure(calls: int, packets: int = 20000) -> float:
     extensions.configure(RTCRtpReceiveParameters(codecs=[OPUS], headerExtensions=EXTENSIONS))
     datagrams = []
     for n in range(packets):
-        path, protocol, peer = feeds[n % calls]
+        path, protocol, peer, _, _ = feeds[n % calls]
         packet = RtpPacket(payload_type=111, sequence_number=(n // calls) & 0xFFFF, timestamp=n // calls * 960, ssrc=7)
         packet.payload, packet.extensions.audio_level = os.urandom(80), (True, 30)
         datagrams.append((peer.protect(packet.serialize(extensions)), protocol.datagram_received))
