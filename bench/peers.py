@@ -1,4 +1,5 @@
-"""The load generator's WebRTC peers: pre-encoded marker audio out, markers timed on arrival."""
+"""The load generator's WebRTC peers: aiortc connects them, their audio runs on the lean packet path
+(callbridge/emulator/marker_leg.py): pre-encoded marker audio out, markers timed on arrival."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import aioice.ice
 import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from callbridge.emulator.markers import MarkerTap, MarkerTrack, encoded_loop
-from callbridge.emulator.peer import drop_outgoing_rtp
+from callbridge.emulator.marker_leg import MarkerLeg
 
 
 def loopback_only() -> None:
@@ -18,14 +18,11 @@ def loopback_only() -> None:
 
 class BenchPeer:
     def __init__(self, send_hz: float, listen_hz: float, loss: float = 0.0, tone_hz: float = 440.0) -> None:
-        """Sends a quiet ``tone_hz`` tone marked at ``send_hz``; times markers at ``listen_hz`` as they arrive."""
+        """Sends a quiet ``tone_hz`` tone marked at ``send_hz``; times markers at ``listen_hz`` as they arrive;
+        loses ``loss`` of the RTP it sends."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.track = MarkerTrack(send_hz)
-        if tone_hz != 440.0:  # the track's own loop is on 440 Hz; peers in one call tell apart by ear this way
-            self.track.packets = encoded_loop(send_hz, tone_hz)
-        transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
-        self.tap = MarkerTap(transceiver.receiver, listen_hz)
-        self.loss = loss
+        transceiver = self.pc.addTransceiver("audio", direction="sendrecv")
+        self.leg = MarkerLeg(transceiver, send_hz, listen_hz, tone_hz, loss=lambda: loss)
         self.connected = asyncio.Event()
         self.pc.on("connectionstatechange", self._state)
 
@@ -36,14 +33,13 @@ class BenchPeer:
     async def connect(self, http: httpx.AsyncClient, url: str, body: dict, headers: dict | None = None) -> None:
         """Offer (complete, non-trickle), POST it with ``body`` around it, apply the answer."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        drop_outgoing_rtp(self.pc, lambda: self.loss)
         response = await http.post(url, json={**body, "sdp": self.pc.localDescription.sdp}, headers=headers)
         response.raise_for_status()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=response.json()["sdp"], type="answer"))
 
     def report(self) -> dict:
-        return {"sent": self.track.sent, "frames_sent": self.track.frames, **self.tap.report()}
+        return self.leg.report()
 
     async def close(self) -> None:
-        self.track.stop()
+        self.leg.close()
         await self.pc.close()

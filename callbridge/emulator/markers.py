@@ -2,22 +2,22 @@
 listener that timestamps markers as packets arrive (before any jitter buffer), so that the delay measured
 between a sender and a receiver is the network plus whatever sits between them.
 
-Sending costs no encoding (the loop is encoded once) and listening one Opus decode per frame, so a load
-generator stays cheaper than the gateway it loads.
+Sending costs no encoding (the loop is encoded once, per process) and listening no decoding for frames passed
+through untouched (the listener knows the loop it expects) and one Opus decode for any other, so a load generator
+stays cheaper than the gateway it loads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fractions
+import functools
 import math
 import time
 from typing import Literal
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCRtpReceiver
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 RATE = 48000
@@ -39,6 +39,11 @@ def _codec(mode: Literal["r", "w"]) -> av.AudioCodecContext:
 
 def encoded_loop(marker_hz: float, tone_hz: float = 440.0) -> list[bytes]:
     """0.5 s of a quiet tone whose first 20 ms frame carries a loud burst at ``marker_hz``, as Opus packets."""
+    return list(_encoded_loop(marker_hz, tone_hz))
+
+
+@functools.cache  # a load generator's peers share a handful of loops
+def _encoded_loop(marker_hz: float, tone_hz: float) -> tuple[bytes, ...]:
     t = np.arange(FRAME * PERIOD_FRAMES) / RATE
     pcm = np.sin(2 * math.pi * tone_hz * t) * 0.05
     pcm[:FRAME] += np.sin(2 * math.pi * marker_hz * t[:FRAME]) * 0.6
@@ -53,38 +58,7 @@ def encoded_loop(marker_hz: float, tone_hz: float = 440.0) -> list[bytes]:
             out = codec.encode(frame)
             if round_ == 1:
                 packets.append(bytes(out[0]))
-    return packets
-
-
-class MarkerTrack(MediaStreamTrack):
-    """Sends the loop at 20 ms pace; remembers when each marker frame left."""
-
-    kind = "audio"
-
-    def __init__(self, marker_hz: float) -> None:
-        super().__init__()
-        self.packets = encoded_loop(marker_hz)
-        self.sent: list[float] = []
-        self.frames = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        else:
-            delay = self._start + self.frames * FRAME / RATE - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-        index = self.frames % PERIOD_FRAMES
-        packet = av.Packet(self.packets[index])
-        packet.pts, packet.time_base = self.frames * FRAME, TIME_BASE
-        self.frames += 1
-        if index == 0:
-            self.sent.append(time.monotonic())
-        return packet
+    return tuple(packets)
 
 
 class MarkerTap:
@@ -101,6 +75,9 @@ class MarkerTap:
         self._decoder = _codec("r")
         self._probe = np.exp(-2j * math.pi * marker_hz * np.arange(FRAME) / RATE)
         self._in_marker = False
+        # The sender's own loop, as it leaves it (libopus encodes the same samples the same way): a frame passed
+        # through untouched is known without decoding it. Anything else (a mix, a transcoded frame) is decoded.
+        self._known = {packet: i == 0 for i, packet in enumerate(_encoded_loop(marker_hz, 440.0))}
         self._origin: tuple[float, int] | None = None  # (arrival, RTP timestamp) of the earliest-running frame
         if receiver is not None:
             vars(receiver)["_RTCRtpReceiver__jitter_buffer"] = self  # aiortc's private slot: it only calls ``add``
@@ -116,6 +93,10 @@ class MarkerTap:
         self.arrivals.append(now)
         self.last_at = now
         self._check_schedule(now, timestamp)
+        known = self._known.get(frame)
+        if known is not None:
+            self._mark(now, known)
+            return
         try:
             frames = self._decoder.decode(av.Packet(frame))
         except av.FFmpegError:
@@ -124,10 +105,12 @@ class MarkerTap:
             pcm = frames[0].to_ndarray().reshape(-1)[:FRAME].astype(np.float64) / 32768
             if len(pcm) == FRAME:
                 marker = abs(np.dot(pcm, self._probe)) / FRAME  # amplitude/2 of the marker tone
-                loud = marker > 0.06
-                if loud and not self._in_marker:
-                    self.received.append(now)
-                self._in_marker = loud
+                self._mark(now, marker > 0.06)
+
+    def _mark(self, now: float, loud: bool) -> None:
+        if loud and not self._in_marker:
+            self.received.append(now)
+        self._in_marker = loud
 
     def report(self) -> dict[str, object]:
         return {"received": self.received, "arrivals": self.arrivals, "late": self.late}

@@ -21,7 +21,7 @@ from av import AudioFrame
 
 from callbridge.emulator.audio import Ear, Mouth
 from callbridge.emulator.dtmf import KeyPad
-from callbridge.emulator.markers import MarkerTap, MarkerTrack
+from callbridge.emulator.marker_leg import MarkerLeg
 from callbridge.emulator.meta_sdp import meta_answer, meta_offer, rtpmap_pt
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,13 @@ class UserPeer:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mouth = Mouth()
         self.ear = Ear()
-        # Benchmarks: pre-encoded audio with timing markers, and markers spotted as packets arrive.
-        self.marker_track = MarkerTrack(USER_MARKER_HZ) if markers else None
-        transceiver = self.pc.addTransceiver(self.marker_track or self.mouth, direction="sendrecv")
-        self.marker_tap = MarkerTap(transceiver.receiver, BUSINESS_MARKER_HZ) if markers else None
         self.loss = 0.0  # share of the packets this user sends that never reach the business
+        # Benchmarks: pre-encoded audio with timing markers, and markers spotted as packets arrive, on the lean
+        # packet path (a load generator lighter than the gateway it loads).
+        transceiver = self.pc.addTransceiver("audio" if markers else self.mouth, direction="sendrecv")
+        self.marker_leg = (
+            MarkerLeg(transceiver, USER_MARKER_HZ, BUSINESS_MARKER_HZ, loss=lambda: self.loss) if markers else None
+        )
         self.keypad = KeyPad()
         self._listening: asyncio.Task[None] | None = None
         self.pc.on("track", self._on_track)
@@ -101,12 +103,10 @@ class UserPeer:
                     protocol.transport.close()
 
     def last_heard(self) -> float | None:
-        return self.marker_tap.last_at if self.marker_tap is not None else self.ear.last_at
+        return self.marker_leg.tap.last_at if self.marker_leg is not None else self.ear.last_at
 
     def markers(self) -> dict[str, object]:
-        if self.marker_track is None or self.marker_tap is None:
-            return {}
-        return {"sent": self.marker_track.sent, **self.marker_tap.report()}
+        return self.marker_leg.report() if self.marker_leg is not None else {}
 
     @property
     def connected(self) -> bool:
@@ -116,8 +116,8 @@ class UserPeer:
         if self._listening is not None:
             self._listening.cancel()
         self.mouth.stop()
-        if self.marker_track is not None:
-            self.marker_track.stop()
+        if self.marker_leg is not None:
+            self.marker_leg.close()
         await self.pc.close()
 
     def _on_track(self, track: MediaStreamTrack) -> None:

@@ -1,0 +1,171 @@
+"""A benchmark peer's audio on the gateway's lean packet path: the marker loop out, markers timed on arrival.
+
+aiortc's sender and receiver run a task per peer and wake per frame; with 80 such peers the load generators fill a
+core at 40 calls, before the gateway does (bench/paths.py pins them apart). Here aiortc only connects (ICE, DTLS,
+SRTP keys) and the peer's packets go through :class:`LeanLegPath`, as the gateway's own do. Every peer keeps its own
+20 ms schedule, starting when its DTLS connects, so packets reach the gateway spread out as independent senders'
+do, not in one burst per tick; one timer per event loop serves them all (:class:`MarkerClock`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import time
+import weakref
+from collections.abc import Callable
+
+from aiortc import RTCRtpTransceiver
+
+from callbridge.emulator.markers import FRAME, PERIOD_FRAMES, RATE, MarkerTap, encoded_loop
+from callbridge.media.lean.leg_path import LeanLegPath
+from callbridge.media.lean.rtp_reader import AudioLevel
+from callbridge.media.outbound import Send
+
+INTERVAL = FRAME / RATE
+EARLY = 0.0005  # a member due this soon goes out with the one the clock woke for: one wake-up, not two
+
+
+class MarkerSender:
+    """An Outlet sending the pre-encoded loop at 20 ms pace from when it is attached; remembers when each marker
+    frame left."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        self.packets = packets
+        self.sent: list[float] = []
+        self.frames = 0
+        self._send: Send | None = None
+        self._start = 0.0
+
+    def attach(self, send: Send) -> None:
+        self._send = send
+        self._start = time.monotonic()
+        clock().add(self, self._start)
+
+    def detach(self) -> None:
+        self._send = None
+
+    def due(self, now: float) -> float | None:
+        """Send every frame due by ``now`` (a stalled loop catches up, as aiortc's sender does); when the next one
+        is, or None once detached."""
+        send = self._send
+        if send is None:
+            return None
+        while (due := self._start + self.frames * INTERVAL) <= now + EARLY:
+            index = self.frames % PERIOD_FRAMES
+            send(self.packets[index], self.frames * FRAME)
+            self.frames += 1
+            if index == 0:
+                self.sent.append(time.monotonic())
+        return due
+
+
+class MarkerClock:
+    """One timer per event loop, armed for the earliest member due."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._queue: list[tuple[float, int, MarkerSender]] = []
+        self._order = itertools.count()  # ties in due time never compare senders
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = float("inf")
+
+    def add(self, member: MarkerSender, due: float) -> None:
+        heapq.heappush(self._queue, (due, next(self._order), member))
+        self._arm()
+
+    def _arm(self) -> None:
+        if not self._queue:
+            return
+        due = self._queue[0][0]
+        if self._timer is not None and self._armed_for <= due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_for = due
+        self._timer = self.loop.call_later(max(0.0, due - time.monotonic()), self._wake)
+
+    def _wake(self) -> None:
+        self._timer, self._armed_for = None, float("inf")
+        now = time.monotonic()
+        queue = self._queue
+        while queue and queue[0][0] <= now + EARLY:
+            _, _, member = heapq.heappop(queue)
+            following = member.due(now)
+            if following is not None:
+                heapq.heappush(queue, (following, next(self._order), member))
+        self._arm()
+
+
+_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MarkerClock] = weakref.WeakKeyDictionary()
+
+
+def clock() -> MarkerClock:
+    loop = asyncio.get_running_loop()
+    found = _clocks.get(loop)
+    if found is None:
+        found = _clocks[loop] = MarkerClock(loop)
+    return found
+
+
+class MarkerListener:
+    """An Inlet handing every received frame to a :class:`MarkerTap` as it arrives (before any jitter buffer)."""
+
+    def __init__(self, tap: MarkerTap) -> None:
+        self.tap = tap
+
+    def on_rtp(
+        self,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        payload: bytes,
+        level: AudioLevel | None,
+        arrival: float,
+    ) -> None:
+        self.tap.heard(timestamp, payload)
+
+    def heard(self) -> None:
+        """RTCP: nothing to time."""
+
+
+class LossyLegPath(LeanLegPath):
+    """Loses a share of the RTP it sends (RTCP still goes), as a bad network on the way out would: the packet's
+    sequence number is used up, so the receiver sees the gap."""
+
+    def __init__(self, inbound: MarkerListener, outbound: MarkerSender, share: Callable[[], float]) -> None:
+        super().__init__(inbound, outbound)
+        self.share = share
+
+    def _send_frame(self, payload: bytes, pts: int) -> None:
+        share = self.share()
+        if share and random.random() < share and self._writer is not None:
+            self._writer.skip()
+            return
+        super()._send_frame(payload, pts)
+
+
+class MarkerLeg:
+    """A transceiver's audio as a marker peer: the loop marked at ``send_hz`` out, markers at ``listen_hz`` timed
+    in. Made before the peer connection connects (aiortc starts the path when DTLS is up)."""
+
+    def __init__(
+        self,
+        transceiver: RTCRtpTransceiver,
+        send_hz: float,
+        listen_hz: float,
+        tone_hz: float = 440.0,
+        loss: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        self.sender = MarkerSender(encoded_loop(send_hz, tone_hz))
+        self.tap = MarkerTap(None, listen_hz)
+        self.path = LossyLegPath(MarkerListener(self.tap), self.sender, loss)
+        self.path.install(transceiver.sender, transceiver.receiver)
+
+    def report(self) -> dict[str, object]:
+        return {"sent": self.sender.sent, "frames_sent": self.sender.frames, **self.tap.report()}
+
+    def close(self) -> None:
+        self.path.close()
