@@ -26,6 +26,7 @@ from bench.steps import callbridge_step, cpu_per_call
 REFERENCE = "aiortc/asyncio"
 SCHEDULE = [10, 20, 40]
 SMOKE_SCHEDULE = [2]
+BEYOND = 100  # calls in one process the lean path is asked to carry (issue 16); aiortc's is full at ~40
 
 
 def variants(smoke: bool = False) -> list[tuple[str, str]]:
@@ -46,6 +47,7 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
     load: list[list[float]] = []
     with cores_apart([g.measured.server.pid for g in gateways.values()], bench.emulator.server.pid) as cores:
         _steps(bench, gateways, steps, load, settle, window, schedule)
+        beyond = {} if bench.smoke else _beyond(bench, gateways, settle, window)
         profiles = {} if bench.smoke else {name: profile(bench, gateway) for name, gateway in gateways.items()}
     figures = {name: _figures(found) for name, found in steps.items()}
     reference = figures.get(REFERENCE)
@@ -62,6 +64,7 @@ def measure_media_paths(bench: Bench, settle: float, window: float, schedule: li
         "cores": cores,  # where the gateways and the load ran (None: not pinned)
         "load_average_before_each_n": load,
         "variants": figures,
+        "beyond": beyond,  # the lean variants at BEYOND calls, with what the load took
         "profiles": profiles,  # where each variant's busy time goes at a moderate load (py-spy)
         "steps": steps,
     }
@@ -87,6 +90,36 @@ def _steps(
                 f" {result['cpu_ms_per_s'].get('loadgen', 0):.0f} ms/s",
                 flush=True,
             )
+
+
+def _beyond(bench: Bench, gateways: dict[str, Any], settle: float, window: float) -> dict[str, dict[str, Any]]:
+    """Each lean variant alone at :data:`BEYOND` calls: does one process carry them, and what did the load take
+    (the emulator's users and the browsers share the other core: where it is full, they are the bound)."""
+    found = {}
+    for name, gateway in gateways.items():
+        if not name.startswith("lean/"):
+            continue
+        result = callbridge_step(bench, BEYOND, settle=settle, window=window, gateways=[gateway])
+        cpu = result["cpu_ms_per_s"]
+        found[name] = {
+            "calls": BEYOND,
+            "per_call_ms_s": result["cpu_ms_per_call_s"],
+            "on_time": result["on_time"],
+            "lag_p99_ms": result["lag"]["p99"],
+            "latency_p50_ms": [
+                result["latency_ms"]["whatsapp_to_browser"]["p50"],
+                result["latency_ms"]["browser_to_whatsapp"]["p50"],
+            ],
+            "load_cpu_ms_s": {"emulator": cpu.get("emulator"), "load generator": cpu.get("loadgen")},
+            "passed": result["passed"],
+        }
+        print(
+            f"  {name:15s} {BEYOND:3d} calls: {result['cpu_ms_per_call_s']:5.1f} ms CPU/s per call, on time"
+            f" {result['on_time']:.4f}, emulator + load generator"
+            f" {cpu.get('emulator', 0) + cpu.get('loadgen', 0):.0f} ms/s",
+            flush=True,
+        )
+    return found
 
 
 @contextmanager
@@ -170,6 +203,22 @@ def markdown(paths: dict[str, Any]) -> str:
         latency = " / ".join(f"{a}, {b}" for a, b in (found["latency_p50_ms"][n] for n in schedule))
         slope = ", ".join(f"{k}: {v}" for k, v in found["marginal_ms_s"].items())
         lines.append(f"| {name} | {' | '.join(cells)} | {slope} | {on_time} | {lag} | {latency} |")
+    beyond = paths.get("beyond") or {}
+    if beyond:
+        lines += [
+            "",
+            f"{BEYOND} calls in one process, lean path (the load on the other core: emulator's users, browsers):",
+            "",
+            "| variant | ms CPU/s per call | on time | lag p99 (ms) | latency p50 W→B, B→W (ms) | load (ms CPU/s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, found in beyond.items():
+            load = ", ".join(f"{k} {v}" for k, v in found["load_cpu_ms_s"].items())
+            latency = ", ".join(str(x) for x in found["latency_p50_ms"])
+            lines.append(
+                f"| {name} | {found['per_call_ms_s']} | {found['on_time']} | {found['lag_p99_ms']} | {latency} |"
+                f" {load} |"
+            )
     for name, found in (paths.get("profiles") or {}).items():
         if found:
             areas = ", ".join(f"{area} {pct}%" for area, pct in found["by_area_pct"].items())

@@ -105,7 +105,7 @@ def measure_latency(bench: Bench, plan: Plan, cb: dict[str, Any], bl: dict[str, 
 def measure_capacity(bench: Bench, plan: Plan, cb: dict[str, Any], bl: dict[str, Any]) -> None:
     print("capacity:", flush=True)
     cb["steps"], bl["steps"] = [], []
-    cb_schedule = [2] if plan.smoke else [4, 8, 12, 16, 20, 24, 28, 32, 40]
+    cb_schedule = [2] if plan.smoke else [4, 8, 12, 16, 20, 24, 28, 32, 40, 50, 60, 80, 100]
     bl_schedule = [2] if plan.smoke else [2, 4, 6, 8, 10, 12, 16]
     print("  callbridge", flush=True)
     cb["capacity"] = capacity(
