@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from aiortc import RTCRtpReceiver
@@ -24,6 +25,14 @@ from callbridge.media.quality import ArrivalJitter
 log = logging.getLogger(__name__)
 
 Sink = Callable[[OpusFrame], None]
+Forward = Callable[[bytes, int, float], None]  # a frame passed on from its fields: payload, timestamp, arrival
+
+
+class Lane(NamedTuple):
+    """A sink that passes frames on as they are to one output, and the same done from a packet's fields."""
+
+    sink: Sink  # one of the inbound's sinks: the lane is open while it is the only one
+    forward: Forward
 
 
 class _ReceiverTap:
@@ -55,6 +64,9 @@ class InboundAudio:
         self._unwrap_base = 0
         self._last_timestamp: int | None = None
         self.on_key: Callable[[KeyPress], None] | None = None  # key presses (RFC 4733), when someone listens
+        # Set by the router while a sink passes frames straight to one output: in-order packets then skip the
+        # frame, the release and the fan-out (see on_rtp). Held, reordered packets take the generic way.
+        self.lane: Lane | None = None
         self.last_heard = 0.0  # monotonic time of the last RTP or RTCP packet from the peer
         self._receiver = receiver
         self._dtmf: dict[int, DtmfReceiver | None] = {}  # by payload type: a receiver for telephone events
@@ -104,6 +116,20 @@ class InboundAudio:
         self._last_timestamp = timestamp
         unwrapped = self._unwrap_base + timestamp
         self.jitter.arrived(arrival, unwrapped)
+        lane, sinks = self.lane, self.sinks
+        if (
+            lane is not None
+            and len(sinks) == 1
+            and sinks[0] is lane.sink
+            and not (self.decode_levels and not self._levels_in_header)  # _release would measure the frame
+            and self.buffer.next_in_line(sequence_number)
+        ):
+            try:
+                lane.forward(payload, unwrapped, arrival)
+            except Exception:
+                log.exception("audio sink failed; removing it")
+                sinks.remove(lane.sink)
+            return
         self.buffer.add(sequence_number, OpusFrame(unwrapped, payload))
 
     def _dtmf_receiver(self, payload_type: int) -> DtmfReceiver | None:
@@ -144,6 +170,7 @@ class InboundAudio:
     def close(self) -> None:
         self.buffer.close()
         self.sinks.clear()
+        self.lane = None
         for dtmf in self._dtmf.values():
             if dtmf is not None:
                 dtmf.close()

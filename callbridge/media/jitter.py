@@ -73,18 +73,25 @@ class JitterBuffer:
         self._place(sequence_number, None)
 
     def add(self, sequence_number: int, frame: OpusFrame) -> None:
-        if sequence_number == self._next_seq and not self._held:
-            # The common case, kept short: the packet expected next, nothing waiting. Released at once.
-            self._next += 1
-            self._last_ext = self._next - 1
-            self._next_seq = self._next & 0xFFFF
-            stats = self.stats
-            stats.received += 1
-            stats.released += 1
-            stats.recent_hold_ms.append(0.0)
+        if self.next_in_line(sequence_number):
             self.release(frame)
-            return
-        self._place(sequence_number, frame)
+        else:
+            self._place(sequence_number, frame)
+
+    def next_in_line(self, sequence_number: int) -> bool:
+        """The common case, kept short: the packet expected next with nothing waiting. Counted as received and
+        released, and True: the caller passes it on at once (``add`` releases it; the inbound's passthrough lane
+        forwards its fields without making a frame). False: nothing counted, the packet is for ``add``."""
+        if sequence_number != self._next_seq or self._held:
+            return False
+        self._last_ext = self._next
+        self._next += 1
+        self._next_seq = self._next & 0xFFFF
+        stats = self.stats
+        stats.received += 1
+        stats.released += 1
+        stats.recent_hold_ms.append(0.0)
+        return True
 
     def _place(self, sequence_number: int, frame: OpusFrame | None) -> None:
         ext = self._extend(sequence_number)

@@ -56,7 +56,7 @@ class OutboundAudio(MediaStreamTrack):
             self._clock0 = self._due = time.monotonic()
         while self._frames:
             frame = self._frames.popleft()
-            send(frame.payload, self._forward_pts(frame))
+            send(frame.payload, self._forward_pts(frame.timestamp, time.monotonic()))
         self._pacer = pacer()
         self._pacer.add(self)
 
@@ -81,7 +81,7 @@ class OutboundAudio(MediaStreamTrack):
         """A frame to send as it is: passed through from another leg, or ``mixed`` (encoded by the router)."""
         if self._send is not None:
             self.counts["encoded" if mixed else "forwarded"] += 1
-            self._send(frame.payload, self._forward_pts(frame))
+            self._send(frame.payload, self._forward_pts(frame.timestamp, time.monotonic()))
             return
         if len(self._frames) >= MAX_QUEUE:
             self._frames.popleft()
@@ -89,6 +89,16 @@ class OutboundAudio(MediaStreamTrack):
         self._frames.append(frame)
         self.counts["encoded" if mixed else "forwarded"] += 1
         self._arrived.set()
+
+    def forward(self, payload: bytes, timestamp: int, arrival: float) -> None:
+        """``push`` of a frame passed through, from its fields (an inbound's passthrough lane): once attached, sent
+        with no frame made, and ``arrival`` (when its packet came, a moment ago) stands for the time now."""
+        send = self._send
+        if send is None:
+            self.push(OpusFrame(timestamp, payload))
+            return
+        self.counts["forwarded"] += 1
+        send(payload, self._forward_pts(timestamp, arrival))
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -111,15 +121,16 @@ class OutboundAudio(MediaStreamTrack):
                 pass
 
     def _forward(self, frame: OpusFrame) -> av.Packet:
-        return self._packet(frame.payload, self._forward_pts(frame))
+        return self._packet(frame.payload, self._forward_pts(frame.timestamp, time.monotonic()))
 
-    def _forward_pts(self, frame: OpusFrame) -> int:
-        last = self._last_source_ts
-        if self._offset is None or last is None or not 0 < frame.timestamp - last <= MAX_JUMP:
-            self._offset = max(self._next_pts, self._wall_pts()) - frame.timestamp  # a new run follows on
-        self._last_source_ts = frame.timestamp
-        pts = frame.timestamp + self._offset
-        self._due = time.monotonic() + IDLE_AFTER
+    def _forward_pts(self, timestamp: int, now: float) -> int:
+        """A forwarded frame's place on the leg's timeline, its source's ``timestamp`` given; sent at ``now``."""
+        offset, last = self._offset, self._last_source_ts
+        if offset is None or last is None or not 0 < timestamp - last <= MAX_JUMP:
+            offset = self._offset = max(self._next_pts, self._wall_pts()) - timestamp  # a new run follows on
+        self._last_source_ts = timestamp
+        pts = timestamp + offset
+        self._due = now + IDLE_AFTER
         self._next_pts = pts + FRAME_SAMPLES
         return pts
 

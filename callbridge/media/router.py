@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from callbridge.media.inbound import InboundAudio
+from callbridge.media.inbound import InboundAudio, Lane
 from callbridge.media.opus import FRAME_SAMPLES, RATE, OpusDecoder, OpusEncoder, OpusFrame
 from callbridge.media.outbound import OutboundAudio
 from callbridge.media.recorder import Recorder
@@ -61,6 +61,7 @@ class Router:
         sink, target = self._sink(key)
         self._voices[key] = (voice, sink, target)
         voice.sinks.append(sink)
+        voice.lane = _lane(sink, target)
 
     def _sink(self, key: str) -> tuple[Callable[[OpusFrame], None], OutboundAudio | None]:
         """Where a voice's frames go, and the output they go to straight. A voice heard as is by one destination and
@@ -81,6 +82,7 @@ class Router:
             if new_target is target and (target is not None or isinstance(sink, partial)):
                 continue  # the same way as before
             voice.sinks[voice.sinks.index(sink)] = new
+            voice.lane = _lane(new, new_target)
             self._voices[key] = (voice, new, new_target)
 
     def apply(self, routes: Routes, outputs: dict[str, OutboundAudio]) -> None:
@@ -173,6 +175,11 @@ class Router:
         self._queues.clear()
         self._encoders.clear()
         self._voices.clear()
+
+
+def _lane(sink: Callable[[OpusFrame], None], target: OutboundAudio | None) -> Lane | None:
+    """A straight sink's passthrough lane: the inbound forwards an in-order packet's fields to the output."""
+    return Lane(sink, target.forward) if target is not None else None
 
 
 def _sum(parts: list[np.ndarray]) -> np.ndarray:
