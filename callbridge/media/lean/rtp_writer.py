@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import struct
 
-_HEADER = struct.Struct("!BBHII")
 VERSION = 0x80
 EXTENSION = 0x10
 ONE_BYTE_PROFILE = 0xBEDE
@@ -45,6 +44,8 @@ class RtpWriter:
         self.timestamp_base = secrets.randbits(32) if timestamp_base is None else timestamp_base
         self.last_timestamp = self.timestamp_base
         self._first_byte = VERSION | (EXTENSION if extensions else 0)
+        self._header = struct.Struct(f"!BBHII{len(extensions)}s")  # the fixed header and the extensions in one go
+        self._payload_at = self._header.size
         self._marker_next = True
 
     def skip(self) -> None:
@@ -62,13 +63,12 @@ class RtpWriter:
         timestamp = (self.timestamp_base + pts) & 0xFFFFFFFF
         second = self.payload_type | (0x80 if self._marker_next else 0)
         self._marker_next = False
-        _HEADER.pack_into(buffer, 0, self._first_byte, second, self.sequence, timestamp, self.ssrc)
+        self._header.pack_into(
+            buffer, 0, self._first_byte, second, self.sequence, timestamp, self.ssrc, self.extensions
+        )
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.last_timestamp = timestamp
-        extensions = self.extensions
-        start = 12 + len(extensions)
-        if extensions:
-            buffer[12:start] = extensions
+        start = self._payload_at
         end = start + len(payload)
         buffer[start:end] = payload
         return end
