@@ -8,12 +8,15 @@ from typing import Any
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from callbridge.emulator.audio import tone
+from callbridge.media import g711
 from callbridge.media.endpoint import Role
 from callbridge.media.inbound import InboundAudio
 from callbridge.media.opus import SILENCE, OpusFrame
 from callbridge.media.outbound import OutboundAudio
 from callbridge.media.router import Router
 from callbridge.media.routing import WHATSAPP, Member, Scene, route
+from callbridge.media.rtp_transcode import G711Inbound
 
 A, S = "a", "s"
 AGENT = Member(A, Role.TALK)
@@ -148,4 +151,24 @@ async def test_a_failing_output_leaves_the_sinks_as_the_generic_way_does() -> No
     for output in outputs.values():
         output.stop()
     user.close()
+    await router.close()
+
+
+async def test_an_inbound_that_makes_its_own_frames_never_takes_the_lane() -> None:
+    """A G.711 app's voice sent straight to WhatsApp is Opus made from its packets, never the packets themselves."""
+    router = Router()
+    app = G711Inbound("pcmu")
+    router.listen(A, app)
+    outputs = {WHATSAPP: Sent(), A: Sent()}
+    router.apply(route(Scene([AGENT])), {**outputs})
+    assert app.sinks == [outputs[WHATSAPP].push] and app.lane is None
+    codes = g711.encode(tone(660, 0.2, rate=8000), "pcmu")
+    for i in range(10):
+        app.on_rtp(0, i, i * 160, codes[i * 160 : (i + 1) * 160], None, 100.0 + i * 0.02)
+    sent = outputs[WHATSAPP].sent
+    assert outputs[WHATSAPP].pushed == len(sent) == app.encoded >= 8  # Opus frames, each pushed
+    assert all(len(payload) != 160 for payload, _ in sent)
+    for output in outputs.values():
+        output.stop()
+    app.close()
     await router.close()

@@ -51,6 +51,10 @@ class _ReceiverTap:
 class InboundAudio:
     """Ordered Opus frames from one receiver, fanned out to sinks (the bridge, recorders, mixers)."""
 
+    # Whether the frames released are the packets' payloads as they came, which the passthrough lane forwards;
+    # an inbound that makes frames of its own from them (G.711 to Opus) says False and never takes the lane.
+    releases_payloads = True
+
     def __init__(self, receiver: RTCRtpReceiver | None = None, loss_timeout: float = 0.02) -> None:
         """Taps ``receiver`` (an aiortc leg); without one, the owner feeds ``on_packet`` or ``deliver`` itself."""
         self.sinks: list[Sink] = []
@@ -64,14 +68,17 @@ class InboundAudio:
         self._unwrap_base = 0
         self._last_timestamp: int | None = None
         self.on_key: Callable[[KeyPress], None] | None = None  # key presses (RFC 4733), when someone listens
-        # Set by the router while a sink passes frames straight to one output: in-order packets then skip the
-        # frame, the release and the fan-out (see on_rtp). Held, reordered packets take the generic way.
-        self.lane: Lane | None = None
+        self.lane: Lane | None = None  # see set_lane
         self.last_heard = 0.0  # monotonic time of the last RTP or RTCP packet from the peer
         self._receiver = receiver
         self._dtmf: dict[int, DtmfReceiver | None] = {}  # by payload type: a receiver for telephone events
         if receiver is not None:
             vars(receiver)["_RTCRtpReceiver__jitter_buffer"] = _ReceiverTap(self)  # aiortc's private slot
+
+    def set_lane(self, lane: Lane | None) -> None:
+        """The router's straight sink and its forward, or None: while that sink is the only one, in-order packets
+        skip the frame, the release and the fan-out (see on_rtp); held and reordered ones go the generic way."""
+        self.lane = lane if self.releases_payloads else None
 
     def heard(self) -> None:
         self.last_heard = time.monotonic()

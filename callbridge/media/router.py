@@ -61,7 +61,7 @@ class Router:
         sink, target = self._sink(key)
         self._voices[key] = (voice, sink, target)
         voice.sinks.append(sink)
-        voice.lane = _lane(sink, target)
+        voice.set_lane(_lane(sink, target))
 
     def _sink(self, key: str) -> tuple[Callable[[OpusFrame], None], OutboundAudio | None]:
         """Where a voice's frames go, and the output they go to straight. A voice heard as is by one destination and
@@ -82,7 +82,7 @@ class Router:
             if new_target is target and (target is not None or isinstance(sink, partial)):
                 continue  # the same way as before
             voice.sinks[voice.sinks.index(sink)] = new
-            voice.lane = _lane(new, new_target)
+            voice.set_lane(_lane(new, new_target))
             self._voices[key] = (voice, new, new_target)
 
     def apply(self, routes: Routes, outputs: dict[str, OutboundAudio]) -> None:
