@@ -180,10 +180,7 @@ class LeanLegPath:
         if writer is None or tx is None or self._closed:
             return
         size = tx.protect(writer.write_into(tx.view, payload, pts))
-        try:  # _sendto's work, without its call: this runs for every packet
-            self._transport.sendto(tx.view[:size].tobytes(), self._remote)  # a copy: a queueing transport keeps it
-        except (OSError, AttributeError) as exc:
-            log.debug("lean send failed: %s", exc)
+        self._sendto(tx.view[:size].tobytes())  # a copy: a transport that must queue it keeps what it got
         self.counts["sent"] += 1
         assert self.rtcp is not None
         self.rtcp.sent_rtp(len(payload), writer.last_timestamp)
