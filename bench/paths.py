@@ -19,7 +19,8 @@ from typing import Any
 
 import psutil
 
-from bench.harness import Bench
+from bench import floor
+from bench.harness import Bench, GatewayUnderTest
 from bench.profiling import profile
 from bench.steps import callbridge_step, cpu_per_call
 
@@ -31,17 +32,23 @@ BEYOND = 100  # calls in one process the lean path is asked to carry (issue 16);
 
 def variants(smoke: bool = False) -> list[tuple[str, str]]:
     """(media path, event loop) pairs this machine can run: uvloop only where it is installed (and not in the
-    smoke run, which checks the harness)."""
+    smoke run, which checks the harness). "floor" is the lean path cut down to a bare forwarder (bench/floor.py)."""
     uvloop = importlib.util.find_spec("uvloop") is not None and not smoke
     loops = ["asyncio", "uvloop"] if uvloop else ["asyncio"]
-    return [(path, loop) for path in ("aiortc", "lean") for loop in loops]
+    return [(path, loop) for path in ("aiortc", "lean", "floor") for loop in loops]
+
+
+def start(bench: Bench, index: int, path: str, loop: str) -> GatewayUnderTest:
+    if path == "floor":
+        extra = floor.environment(bench.workdir)
+        return bench.start_gateway(index, media_path="lean", event_loop=loop, extra_env=extra)
+    return bench.start_gateway(index, media_path=path, event_loop=loop)
 
 
 def measure_media_paths(bench: Bench, settle: float, window: float, schedule: list[int]) -> dict[str, Any]:
     print("media paths: plain bridged calls, aiortc vs lean", flush=True)
     gateways = {
-        f"{path}/{loop}": bench.start_gateway(2 + i, media_path=path, event_loop=loop)
-        for i, (path, loop) in enumerate(variants(smoke=bench.smoke))
+        f"{path}/{loop}": start(bench, 2 + i, path, loop) for i, (path, loop) in enumerate(variants(smoke=bench.smoke))
     }
     steps: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
     load: list[list[float]] = []
@@ -93,11 +100,12 @@ def _steps(
 
 
 def _beyond(bench: Bench, gateways: dict[str, Any], settle: float, window: float) -> dict[str, dict[str, Any]]:
-    """Each lean variant alone at :data:`BEYOND` calls: does one process carry them, and what did the load take
-    (the emulator's users and the browsers share the other core: where it is full, they are the bound)."""
+    """Each lean variant (and the floor) alone at :data:`BEYOND` calls: does one process carry them, and what did
+    the load take (the emulator's users and the browsers share the other core: where it is full, they are the
+    bound)."""
     found = {}
     for name, gateway in gateways.items():
-        if not name.startswith("lean/"):
+        if name.startswith("aiortc/"):
             continue
         result = callbridge_step(bench, BEYOND, settle=settle, window=window, gateways=[gateway])
         cpu = result["cpu_ms_per_s"]
@@ -207,7 +215,7 @@ def markdown(paths: dict[str, Any]) -> str:
     if beyond:
         lines += [
             "",
-            f"{BEYOND} calls in one process, lean path (the load on the other core: emulator's users, browsers):",
+            f"{BEYOND} calls in one process (the load on the other core: the emulator's users, the browsers):",
             "",
             "| variant | ms CPU/s per call | on time | lag p99 (ms) | latency p50 W→B, B→W (ms) | load (ms CPU/s) |",
             "|---|---|---|---|---|---|",
