@@ -31,7 +31,7 @@ test-postgres: venv
 	scripts/install-test-deps.sh postgresql nginx
 	CALLBRIDGE_TEST_DATABASE_URL=$$(scripts/test-postgres.sh) $(BIN)/pytest -m store
 
-# callbridge against a naive aiortc bridge; writes bench/results/latest.{json,md} (< 10 min on 2 cores). uvloop
+# callbridge against a naive aiortc bridge; writes bench/results/latest.{json,md} (~17 min on 2 cores). uvloop
 # is installed first so that the media paths are measured on both event loops.
 bench: venv
 	$(BIN)/pip install -q -e ".[uvloop]"

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 import psutil
 
+from bench import marker_leg
 from callbridge.emulator.audio import tone
 from callbridge.emulator.markers import count_between, latencies
 from callbridge.testing import (
@@ -154,6 +155,7 @@ class Bench:
     def start_emulator(self) -> None:
         emulator = Emulator(self.workdir, log_level="WARNING")
         emulator.client.timeout = httpx.Timeout(HTTP_TIMEOUT)
+        emulator.env.update(marker_leg.environment(self.workdir))  # its marker users on the lean path, as ours
         self.emulator = self._watch("emulator", emulator)
 
     def start_gateway(

@@ -1,5 +1,5 @@
 """The load generator's WebRTC peers: aiortc connects them, their audio runs on the lean packet path
-(callbridge/emulator/marker_leg.py): pre-encoded marker audio out, markers timed on arrival."""
+(bench/marker_leg.py): pre-encoded marker audio out, markers timed on arrival."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import aioice.ice
 import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from callbridge.emulator.marker_leg import MarkerLeg
+from bench.marker_leg import MarkerLeg
 
 
 def loopback_only() -> None:

@@ -1,6 +1,7 @@
-"""The benchmarks' marker peers on the lean path: two real aiortc peers on loopback, each sending its marked loop
-on its own 20 ms schedule and timing the other's markers; the loss they are told to simulate reaches the other side
-as gaps in the sequence, as a network's would."""
+"""The benchmarks' marker peers on the lean path (bench/marker_leg.py): real aiortc peers on loopback, each sending
+its marked loop on its own 20 ms schedule and timing the other's markers, with each other and with the emulator's
+own aiortc-sent markers; the loss they are told to simulate reaches the other side as gaps in the sequence, as a
+network's would."""
 
 from __future__ import annotations
 
@@ -10,20 +11,28 @@ from functools import partial
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from callbridge.emulator.marker_leg import INTERVAL, MarkerLeg, MarkerSender
-from callbridge.emulator.markers import PERIOD_FRAMES, MarkerTap, encoded_loop, latencies
+from bench.marker_leg import INTERVAL, MarkerLeg, MarkerSender
+from callbridge.emulator.markers import PERIOD_FRAMES, MarkerTap, TrackMarkers, encoded_loop, latencies
 
 
 async def connected(loss: float = 0.0) -> tuple[list[RTCPeerConnection], MarkerLeg, MarkerLeg]:
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-    a, b = RTCPeerConnection(RTCConfiguration(iceServers=[])), RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    a, b = peers()
     leg_a = MarkerLeg(a.addTransceiver("audio", direction="sendrecv"), 2000.0, 3000.0, loss=lambda: loss)
     leg_b = MarkerLeg(b.addTransceiver("audio", direction="sendrecv"), 3000.0, 2000.0)
+    await connect(a, b)
+    return [a, b], leg_a, leg_b
+
+
+def peers() -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    return RTCPeerConnection(RTCConfiguration(iceServers=[])), RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def connect(a: RTCPeerConnection, b: RTCPeerConnection) -> None:
     await a.setLocalDescription(await a.createOffer())
     await b.setRemoteDescription(a.localDescription)
     await b.setLocalDescription(await b.createAnswer())
     await a.setRemoteDescription(b.localDescription)
-    return [a, b], leg_a, leg_b
 
 
 async def test_marker_peers_time_each_others_markers_over_srtp() -> None:
@@ -44,6 +53,22 @@ async def test_marker_peers_time_each_others_markers_over_srtp() -> None:
         a.close()
         b.close()
         await asyncio.gather(*(pc.close() for pc in pcs))
+
+
+async def test_a_lean_marker_peer_and_an_aiortc_one_time_each_other() -> None:
+    """The emulator's users mark on aiortc's own sender unless the bench makes them lean: the two interwork."""
+    a, b = peers()
+    aiortc_side = TrackMarkers(a, 2000.0, 3000.0)
+    lean_side = MarkerLeg.joining(b, 3000.0, 2000.0)
+    await connect(a, b)
+    try:
+        await asyncio.sleep(1.6)
+        assert len(lean_side.tap.received) >= 2 and len(aiortc_side.tap.received) >= 2
+        assert lean_side.path.counts["srtp_failed"] == 0 and not lean_side.tap.late and not aiortc_side.tap.late
+    finally:
+        aiortc_side.close()
+        lean_side.close()
+        await asyncio.gather(a.close(), b.close())
 
 
 async def test_simulated_loss_shows_as_gaps_in_the_sequence() -> None:

@@ -9,15 +9,18 @@ stays cheaper than the gateway it loads.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import functools
 import math
 import time
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, Protocol
 
 import av
 import numpy as np
-from aiortc import RTCRtpReceiver
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
 RATE = 48000
@@ -59,6 +62,37 @@ def _encoded_loop(marker_hz: float, tone_hz: float) -> tuple[bytes, ...]:
             if round_ == 1:
                 packets.append(bytes(out[0]))
     return tuple(packets)
+
+
+class MarkerTrack(MediaStreamTrack):
+    """Sends the loop at 20 ms pace; remembers when each marker frame left."""
+
+    kind = "audio"
+
+    def __init__(self, marker_hz: float) -> None:
+        super().__init__()
+        self.packets = encoded_loop(marker_hz)
+        self.sent: list[float] = []
+        self.frames = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        else:
+            delay = self._start + self.frames * FRAME / RATE - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+        index = self.frames % PERIOD_FRAMES
+        packet = av.Packet(self.packets[index])
+        packet.pts, packet.time_base = self.frames * FRAME, TIME_BASE
+        self.frames += 1
+        if index == 0:
+            self.sent.append(time.monotonic())
+        return packet
 
 
 class MarkerTap:
@@ -125,6 +159,41 @@ class MarkerTap:
             expected = now
         if now - expected > ON_TIME:
             self.late.append(now)
+
+
+class MarkerMedia(Protocol):
+    """A peer's marker audio: the loop out, markers timed in. Made before the peer connection connects."""
+
+    tap: MarkerTap
+
+    def report(self) -> dict[str, object]:
+        """When this side's markers left (``sent``) and what arrived (:meth:`MarkerTap.report`)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# How a peer's marker media is made: (peer connection, marker it sends, marker it listens for, share of its RTP
+# to lose that does not pass through aiortc's sender).
+MarkerMediaFactory = Callable[[RTCPeerConnection, float, float, Callable[[], float]], MarkerMedia]
+
+
+class TrackMarkers:
+    """Marker media on aiortc's own sender and receiver: a :class:`MarkerTrack` out, a :class:`MarkerTap` in the
+    receiver's jitter-buffer slot. (Loss is the peer's to apply on aiortc's send path.)"""
+
+    def __init__(
+        self, pc: RTCPeerConnection, send_hz: float, listen_hz: float, loss: Callable[[], float] = lambda: 0.0
+    ) -> None:
+        self.track = MarkerTrack(send_hz)
+        transceiver = pc.addTransceiver(self.track, direction="sendrecv")
+        self.tap = MarkerTap(transceiver.receiver, listen_hz)
+
+    def report(self) -> dict[str, object]:
+        return {"sent": self.track.sent, "frames_sent": self.track.frames, **self.tap.report()}
+
+    def close(self) -> None:
+        self.track.stop()
 
 
 def count_between(times: list[float], window: tuple[float, float]) -> int:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -21,7 +21,7 @@ from av import AudioFrame
 
 from callbridge.emulator.audio import Ear, Mouth
 from callbridge.emulator.dtmf import KeyPad
-from callbridge.emulator.marker_leg import MarkerLeg
+from callbridge.emulator.markers import MarkerMedia, MarkerMediaFactory, TrackMarkers
 from callbridge.emulator.meta_sdp import meta_answer, meta_offer, rtpmap_pt
 
 log = logging.getLogger(__name__)
@@ -58,17 +58,22 @@ def rewrite_outgoing_rtp(pc: RTCPeerConnection, rewrite: Callable[[bytes], bytes
 
 
 class UserPeer:
+    # How a user in "markers" mode sends and times its audio: on aiortc's own sender and receiver, unless the
+    # process was told otherwise (the benchmarks put a lighter one here: bench/marker_leg.py).
+    marker_media_factory: ClassVar[MarkerMediaFactory] = TrackMarkers
+
     def __init__(self, markers: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mouth = Mouth()
         self.ear = Ear()
         self.loss = 0.0  # share of the packets this user sends that never reach the business
-        # Benchmarks: pre-encoded audio with timing markers, and markers spotted as packets arrive, on the lean
-        # packet path (a load generator lighter than the gateway it loads).
-        transceiver = self.pc.addTransceiver("audio" if markers else self.mouth, direction="sendrecv")
-        self.marker_leg = (
-            MarkerLeg(transceiver, USER_MARKER_HZ, BUSINESS_MARKER_HZ, loss=lambda: self.loss) if markers else None
-        )
+        # Benchmarks: pre-encoded audio with timing markers, and markers spotted as packets arrive.
+        self.marker_media: MarkerMedia | None = None
+        if markers:
+            make = UserPeer.marker_media_factory
+            self.marker_media = make(self.pc, USER_MARKER_HZ, BUSINESS_MARKER_HZ, lambda: self.loss)
+        else:
+            self.pc.addTransceiver(self.mouth, direction="sendrecv")
         self.keypad = KeyPad()
         self._listening: asyncio.Task[None] | None = None
         self.pc.on("track", self._on_track)
@@ -103,10 +108,10 @@ class UserPeer:
                     protocol.transport.close()
 
     def last_heard(self) -> float | None:
-        return self.marker_leg.tap.last_at if self.marker_leg is not None else self.ear.last_at
+        return self.marker_media.tap.last_at if self.marker_media is not None else self.ear.last_at
 
     def markers(self) -> dict[str, object]:
-        return self.marker_leg.report() if self.marker_leg is not None else {}
+        return self.marker_media.report() if self.marker_media is not None else {}
 
     @property
     def connected(self) -> bool:
@@ -116,8 +121,8 @@ class UserPeer:
         if self._listening is not None:
             self._listening.cancel()
         self.mouth.stop()
-        if self.marker_leg is not None:
-            self.marker_leg.close()
+        if self.marker_media is not None:
+            self.marker_media.close()
         await self.pc.close()
 
     def _on_track(self, track: MediaStreamTrack) -> None:

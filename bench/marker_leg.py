@@ -5,6 +5,10 @@ core at 40 calls, before the gateway does (bench/paths.py pins them apart). Here
 SRTP keys) and the peer's packets go through :class:`LeanLegPath`, as the gateway's own do. Every peer keeps its own
 20 ms schedule, starting when its DTLS connects, so packets reach the gateway spread out as independent senders'
 do, not in one burst per tick; one timer per event loop serves them all (:class:`MarkerClock`).
+
+The load generator's browsers use it directly (bench/peers.py). The emulator knows nothing of the gateway's code,
+so its users in "markers" mode send on aiortc's own sender unless told otherwise: the bench's emulator process
+gets a ``sitecustomize`` that makes them use this (:func:`environment`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import os
 import random
 import time
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
 from callbridge.emulator.markers import FRAME, PERIOD_FRAMES, RATE, MarkerTap, encoded_loop
 from callbridge.media.lean.leg_path import LeanLegPath
@@ -164,8 +170,34 @@ class MarkerLeg:
         self.path = LossyLegPath(MarkerListener(self.tap), self.sender, loss)
         self.path.install(transceiver.sender, transceiver.receiver)
 
+    @classmethod
+    def joining(
+        cls, pc: RTCPeerConnection, send_hz: float, listen_hz: float, loss: Callable[[], float] = lambda: 0.0
+    ) -> MarkerLeg:
+        """A sendrecv audio transceiver added to ``pc``, as a marker peer (the emulator's ``MarkerMediaFactory``)."""
+        return cls(pc.addTransceiver("audio", direction="sendrecv"), send_hz, listen_hz, loss=loss)
+
     def report(self) -> dict[str, object]:
         return {"sent": self.sender.sent, "frames_sent": self.sender.frames, **self.tap.report()}
 
     def close(self) -> None:
         self.path.close()
+
+
+SITECUSTOMIZE = "import bench.marker_leg\nbench.marker_leg.install()\n"
+
+
+def install() -> None:
+    """This process's emulator users in "markers" mode run on the lean path."""
+    from callbridge.emulator.peer import UserPeer
+
+    UserPeer.marker_media_factory = MarkerLeg.joining
+
+
+def environment(workdir: Path) -> dict[str, str]:
+    """The environment that makes an emulator process's marker users lean: a ``sitecustomize`` that installs it."""
+    site = workdir / "marker-site"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    root = str(Path(__file__).resolve().parent.parent)
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), root, os.environ.get("PYTHONPATH", "")) if p)}
