@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.cluster_forwarding import measure_forwarding
 from bench.cluster_report import markdown, notes, summary
-from bench.harness import RESULTS, Bench, GatewayUnderTest, machine
+from bench.harness import RESULTS, Bench, GatewayUnderTest, machine, save_results
 from bench.steps import callbridge_step, capacity, cpu_per_call
 from callbridge.testing import free_port
 from callbridge.testing.postgres import throwaway_database
@@ -161,10 +161,8 @@ def main() -> int:
     started = time.monotonic()
     results = run(SMOKE if args.smoke else FULL, args.database_url)
     results["seconds"] = round(time.monotonic() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
-    args.out.with_suffix(".md").write_text(table)
+    save_results(args.out, results, table)
     print("\n" + table)
     print(f"results: {args.out} ({results['seconds']} s)")
     return 0

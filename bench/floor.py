@@ -1,25 +1,29 @@
-"""The forwarding floor, measured the same way as the paths: a gateway whose lean path is cut down to a bare
-forwarder, in the same harness, on the same core, under the same load.
+"""The forwarding floor of this design, measured the same way as the paths: a gateway whose lean path is cut down
+to a bare forwarder, in the same harness, on the same core, under the same load.
 
 The gateway sets calls up as always (aiortc: ICE, DTLS, SRTP keys; the router picks the straight sink and its
-lane), but each SRTP packet that arrives is only unprotected in place, given the destination leg's SSRC,
-sequence number and timestamp in its header, protected in place and sent: no reader, no statistics, no jitter
-buffer, no router, no timeline (shared/reference/aiortc-media.md, "The forwarding floor": "SRTP done in place").
-RTCP keeps going through the path as before (reports still go out on their timers), STUN to aioice. What this
-costs is what SRTP, ``sendto`` and the event loop cost here; the lean path's figure above it is our code.
+lane), but each Opus packet of a plain call that arrives is only unprotected in place, given the destination leg's
+payload type, SSRC and its sequence number and timestamp (the source's, moved by a fixed offset each), protected in
+place and sent: no reader, no statistics, no jitter buffer, no router, no timeline (shared/reference/aiortc-media.md,
+"The forwarding floor": "SRTP done in place"). The rest goes the lean path's way: RTCP (its reports still go out
+on their timers, their counts frozen at the floor's start), telephone events, any packet of a leg whose routing
+is not one voice straight to one leg. The source's header extensions go out as they came. What this costs is what
+SRTP, ``sendto``, the event loop and one Python call a packet cost here: a floor for this design, not a forwarder
+to deploy. Each leg counts what it forwarded so under ``floor`` (``/call/stats``, ``packets``), so a run can tell
+the floor from the lean path it falls back to.
 
 A ``sitecustomize`` given to that gateway alone installs it (:func:`environment`); it is not part of callbridge.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 from typing import Any
 
 import pylibsrtp
 
+from bench.child_site import site_environment
 from callbridge.media.lean.demux import is_rtcp
 from callbridge.media.lean.leg_path import LeanLegPath
 
@@ -28,21 +32,26 @@ SITECUSTOMIZE = "import bench.floor\nbench.floor.install()\n"
 
 
 class _Stream:
-    """Where one leg's packets go, and that destination's numbering for them."""
+    """Where one leg's voice goes, and how its numbering maps onto the destination's."""
 
-    def __init__(self, destination: LeanLegPath, first_timestamp: int) -> None:
+    def __init__(self, lane: Any, destination: LeanLegPath, first: bytes) -> None:
         writer: Any = destination._writer
+        second, sequence, timestamp, _ = _FIELDS.unpack_from(first, 1)
+        self.lane = lane  # the inbound's lane when this was made: another one means the routing changed
         self.destination = destination
         self.tx: Any = destination._tx
         self.transport, self.remote = destination._transport, destination._remote
+        self.source_type = second & 0x7F
         self.payload_type, self.ssrc = writer.payload_type, writer.ssrc
-        self.sequence = writer.sequence
-        self.offset = writer.timestamp_base - first_timestamp
+        # ``first`` has just gone the lean path's way, written last by the destination's writer: the source's
+        # numbering maps onto the destination's from there, so its stream goes on without a seam.
+        self.sequence_offset = writer.sequence - 1 - sequence
+        self.timestamp_offset = writer.last_timestamp - timestamp
 
 
-def _destination(path: LeanLegPath) -> LeanLegPath | None:
-    """The leg the router sends this leg's voice straight to (its lane's output's send), if any. That output's
-    silence clock stops: it would fill in for the frames the floor sends past it."""
+def _destination(path: LeanLegPath) -> tuple[Any, LeanLegPath] | None:
+    """The inbound's lane and the leg it sends this leg's voice straight to (the lane's output's send), if any.
+    That output's silence clock stops: it would fill in for the frames the floor sends past it."""
     lane = getattr(path.inbound, "lane", None)
     output = getattr(getattr(lane, "forward", None), "__self__", None)
     send = getattr(output, "_send", None)
@@ -52,7 +61,7 @@ def _destination(path: LeanLegPath) -> LeanLegPath | None:
     pacer = getattr(output, "_pacer", None)
     if pacer is not None:
         pacer.discard(output)
-    return destination
+    return lane, destination
 
 
 def install() -> None:
@@ -61,33 +70,42 @@ def install() -> None:
     def forward(self: LeanLegPath, data: bytes, addr: Any) -> None:
         rx = self._rx
         stream: _Stream | None = vars(self).get("_floor")
-        if rx is None or stream is None or is_rtcp(data) or stream.destination._tx is None:
-            generic(self, data, addr)  # RTCP, and the first packets (until the router has chosen the way)
-            destination = _destination(self) if rx is not None and not is_rtcp(data) else None
-            if destination is not None:
-                vars(self)["_floor"] = _Stream(destination, _FIELDS.unpack_from(data, 1)[2])
+        if (
+            rx is None
+            or stream is None
+            or len(data) < 12
+            or is_rtcp(data)
+            or data[1] & 0x7F != stream.source_type
+            or getattr(self.inbound, "lane", None) is not stream.lane
+            or stream.destination._tx is None
+        ):
+            generic(self, data, addr)
+            found = _destination(self) if rx is not None and len(data) >= 12 and not is_rtcp(data) else None
+            vars(self)["_floor"] = _Stream(*found, data) if found is not None else None
             return
         try:
             size = rx.unprotect(data)
         except (pylibsrtp.Error, ValueError):
+            self.counts["srtp_failed"] += 1
             return
         tx = stream.tx
         view = tx.view
         view[:size] = rx.view[:size]
-        _, _, timestamp, _ = _FIELDS.unpack_from(view, 1)
+        second, sequence, timestamp, _ = _FIELDS.unpack_from(view, 1)
         _FIELDS.pack_into(
-            view, 1, stream.payload_type, stream.sequence, (timestamp + stream.offset) & 0xFFFFFFFF, stream.ssrc
+            view,
+            1,
+            (second & 0x80) | stream.payload_type,
+            (sequence + stream.sequence_offset) & 0xFFFF,
+            (timestamp + stream.timestamp_offset) & 0xFFFFFFFF,
+            stream.ssrc,
         )
-        stream.sequence = (stream.sequence + 1) & 0xFFFF
         stream.transport.sendto(view[: tx.protect(size)].tobytes(), stream.remote)
+        self.counts["floor"] = self.counts.get("floor", 0) + 1
 
     LeanLegPath._datagram = forward  # type: ignore[method-assign]  # this gateway process only (sitecustomize)
 
 
 def environment(workdir: Path) -> dict[str, str]:
     """The environment that makes a gateway process the floor: a ``sitecustomize`` that installs it."""
-    site = workdir / "floor-site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    root = str(Path(__file__).resolve().parent.parent)
-    return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), root, os.environ.get("PYTHONPATH", "")) if p)}
+    return site_environment(workdir, "floor-site", SITECUSTOMIZE)

@@ -326,6 +326,13 @@ class Bench:
         return result
 
 
+def save_results(out: Path, results: dict[str, Any], table: str) -> None:
+    """``results`` as JSON at ``out`` and ``table`` (Markdown) beside it, ``out`` with ``.md``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.with_suffix(".md").write_text(table)
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     model = ""

@@ -12,7 +12,7 @@ import asyncio
 import os
 import socket
 import time
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
@@ -66,7 +66,12 @@ def keyed() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
     return out, into
 
 
-Leg = tuple[LeanLegPath, Socket, pylibsrtp.Session, InboundAudio, OutboundAudio]
+class Leg(NamedTuple):
+    path: LeanLegPath
+    socket: Socket  # where the leg's datagrams are handed in
+    peer: pylibsrtp.Session  # the peer's SRTP, to protect what is handed in
+    inbound: InboundAudio
+    outbound: OutboundAudio
 
 
 async def leg(sink: tuple[str, int]) -> Leg:
@@ -87,7 +92,7 @@ async def leg(sink: tuple[str, int]) -> Leg:
     receiver = cast(RTCRtpReceiver, Attributes(transport=dtls))
     path.sending(sender, RTCRtpSendParameters(codecs=[OPUS], headerExtensions=EXTENSIONS, muxId="0", rtcp=rtcp))
     path.receiving(receiver, RTCRtpReceiveParameters(codecs=[OPUS], headerExtensions=EXTENSIONS, rtcp=rtcp))
-    return path, protocol, peer_out, inbound, outbound
+    return Leg(path, protocol, peer_out, inbound, outbound)
 
 
 async def measure(calls: int, packets: int = 20000) -> float:
@@ -100,12 +105,12 @@ async def measure(calls: int, packets: int = 20000) -> float:
     for _ in range(calls):
         whatsapp, browser = await leg(address), await leg(address)
         router = Router()
-        router.listen("whatsapp", whatsapp[3])
-        router.listen("browser", browser[3])
-        outputs = {"whatsapp": whatsapp[4], "browser": browser[4]}
+        router.listen("whatsapp", whatsapp.inbound)
+        router.listen("browser", browser.inbound)
+        outputs = {"whatsapp": whatsapp.outbound, "browser": browser.outbound}
         router.apply(Routes(direct={"whatsapp": ("browser",), "browser": ("whatsapp",)}), outputs)
         feeds.append(whatsapp)
-        paths += [whatsapp[0], browser[0]]
+        paths += [whatsapp.path, browser.path]
     extensions = HeaderExtensionsMap()
     extensions.configure(RTCRtpReceiveParameters(codecs=[OPUS], headerExtensions=EXTENSIONS))
     datagrams = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import os
+import logging
 import random
 import time
 import weakref
@@ -25,10 +25,13 @@ from pathlib import Path
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
+from bench.child_site import site_environment
 from callbridge.emulator.markers import FRAME, PERIOD_FRAMES, RATE, MarkerTap, encoded_loop
 from callbridge.media.lean.leg_path import LeanLegPath
 from callbridge.media.lean.rtp_reader import AudioLevel
 from callbridge.media.outbound import Send
+
+log = logging.getLogger(__name__)
 
 INTERVAL = FRAME / RATE
 EARLY = 0.0005  # a member due this soon goes out with the one the clock woke for: one wake-up, not two
@@ -46,6 +49,8 @@ class MarkerSender:
         self._start = 0.0
 
     def attach(self, send: Send) -> None:
+        if self._send is not None:
+            return  # already on its schedule (the lean path attaches once)
         self._send = send
         self._start = time.monotonic()
         clock().add(self, self._start)
@@ -61,10 +66,10 @@ class MarkerSender:
             return None
         while (due := self._start + self.frames * INTERVAL) <= now + EARLY:
             index = self.frames % PERIOD_FRAMES
+            if index == 0:
+                self.sent.append(time.monotonic())  # as it is handed on, before SRTP and sendto
             send(self.packets[index], self.frames * FRAME)
             self.frames += 1
-            if index == 0:
-                self.sent.append(time.monotonic())
         return due
 
 
@@ -97,12 +102,18 @@ class MarkerClock:
         self._timer, self._armed_for = None, float("inf")
         now = time.monotonic()
         queue = self._queue
-        while queue and queue[0][0] <= now + EARLY:
-            _, _, member = heapq.heappop(queue)
-            following = member.due(now)
-            if following is not None:
-                heapq.heappush(queue, (following, next(self._order), member))
-        self._arm()
+        try:
+            while queue and queue[0][0] <= now + EARLY:
+                _, _, member = heapq.heappop(queue)
+                try:
+                    following = member.due(now)
+                except Exception:  # one peer's failure must not silence the others (the bench would blame us)
+                    log.exception("a marker sender failed; dropping it from the clock")
+                    continue
+                if following is not None:
+                    heapq.heappush(queue, (following, next(self._order), member))
+        finally:
+            self._arm()
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MarkerClock] = weakref.WeakKeyDictionary()
@@ -196,8 +207,4 @@ def install() -> None:
 
 def environment(workdir: Path) -> dict[str, str]:
     """The environment that makes an emulator process's marker users lean: a ``sitecustomize`` that installs it."""
-    site = workdir / "marker-site"
-    site.mkdir(parents=True, exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    root = str(Path(__file__).resolve().parent.parent)
-    return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), root, os.environ.get("PYTHONPATH", "")) if p)}
+    return site_environment(workdir, "marker-site", SITECUSTOMIZE)

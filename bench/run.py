@@ -16,7 +16,6 @@ RTP app per call (Opus: passed through). Results go to bench/results/latest.json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, Bench, machine
+from bench.harness import RESULTS, Bench, machine, save_results
 from bench.paths import SCHEDULE, SMOKE_SCHEDULE, measure_media_paths
 from bench.paths import markdown as paths_markdown
 from bench.profiling import profile
@@ -270,12 +269,10 @@ def main() -> int:
     started = time.monotonic()
     results = run(args.smoke, args.paths)
     results["seconds"] = round(time.monotonic() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     table = paths_markdown(results["media_paths"]) if args.paths else markdown(results)
     if not args.paths and "media_paths" in results:
         table += "\n" + paths_markdown(results["media_paths"])
-    args.out.with_suffix(".md").write_text(table)
+    save_results(args.out, results, table)
     print("\n" + table)
     print(f"results: {args.out} ({results['seconds']} s)")
     return 0

@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
+from bench.harness import RESULTS, save_results
 from bench.peers import BenchPeer, loopback_only
 from callbridge.emulator.peer import BUSINESS_MARKER_HZ, USER_MARKER_HZ
 from callbridge.testing import Emulator, Gateway, Scene
 
-RESULTS = Path(__file__).parent / "results"
 PLAYED = "soak/played.wav"
 # What growth after warm-up is tolerated at an idle point: one object leaked per call shows in these. Memory
 # has its own allowance (SoakPlan.rss_allowance_mb): the allocator's arenas and the codecs' caches fill over the
@@ -230,9 +230,7 @@ def main() -> int:
     plan = SoakPlan(args.minutes, args.calls, args.cycle_seconds, args.sample_every)
     with tempfile.TemporaryDirectory(prefix="callbridge-soak-") as tmp:
         result = run_soak(plan, Path(tmp))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps({**asdict(result), "passed": result.passed}, indent=1))
-    (RESULTS / "soak.md").write_text(markdown(result))
+    save_results(RESULTS / "soak.json", {**asdict(result), "passed": result.passed}, markdown(result))
     print(markdown(result))
     return 0 if result.passed else 1
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, Bench, machine
+from bench.child_site import site_environment
+from bench.harness import RESULTS, Bench, machine, save_results
 from bench.paths import cores_apart
 from bench.steps import browsers_plan, marker_calls
 
@@ -65,15 +65,11 @@ threading.Thread(target=_dump, args=(os.environ["CALLBRIDGE_BENCH_SPANS"],), dae
 
 def measure(calls: int, loop: str, window: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="callbridge-spans-") as tmp:
-        site = Path(tmp) / "site"
-        site.mkdir()
-        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
         spans = Path(tmp) / "spans.json"
         bench = Bench(Path(tmp), smoke=False)
         try:
             bench.start_emulator()
-            python_path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-            extra = {"PYTHONPATH": python_path, "CALLBRIDGE_BENCH_SPANS": str(spans)}
+            extra = {**site_environment(Path(tmp), "site", SITECUSTOMIZE), "CALLBRIDGE_BENCH_SPANS": str(spans)}
             gateway = bench.start_gateway(1, media_path="lean", event_loop=loop, extra_env=extra)
             ids = [call_id for _, call_id in marker_calls([gateway], calls)]
             plan = browsers_plan(gateway, ids, hold=window + 10)
@@ -151,8 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     found = [measure(args.calls, loop, args.window) for loop in args.loop or ["asyncio"]]
     result = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "runs": found}
-    (RESULTS / "spans.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "spans.md").write_text(markdown(found))
+    save_results(RESULTS / "spans.json", result, markdown(found))
     print(markdown(found))
 
 

@@ -135,16 +135,20 @@ def routing(stats: list[dict[str, Any]]) -> dict[str, Any]:
     whatsapp: dict[str, int] = {}
     whatsapp_decoded = 0
     endpoints: dict[str, dict[str, Any]] = {}
+    floor = 0  # packets a bench/floor.py gateway forwarded bare (0 on any other)
     for s in stats:
         add(whatsapp, s["legs"]["whatsapp"]["outbound"])
         whatsapp_decoded += s["legs"]["whatsapp"]["inbound"].get("decoded", 0)
+        floor += (s["legs"]["whatsapp"].get("packets") or {}).get("floor", 0)
         for endpoint_id, e in s.get("endpoints", {}).items():
             entry = endpoints.setdefault(endpoint_id, {"role": e["role"], "outbound": {}, "decoded": 0})
             add(entry["outbound"], e["outbound"])
             entry["decoded"] += e["inbound"].get("decoded", 0)
+            floor += (e.get("packets") or {}).get("floor", 0)
     return {
         "whatsapp": {"outbound": whatsapp, "decoded": whatsapp_decoded},
         "endpoints": endpoints,
+        "floor_forwarded": floor,
         "mixes_per_call": max((len(s.get("mixes", [])) for s in stats), default=0),
         "mix_frames_encoded": sum(m["encoded"] for s in stats for m in s.get("mixes", [])),
     }

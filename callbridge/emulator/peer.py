@@ -59,7 +59,8 @@ def rewrite_outgoing_rtp(pc: RTCPeerConnection, rewrite: Callable[[bytes], bytes
 
 class UserPeer:
     # How a user in "markers" mode sends and times its audio: on aiortc's own sender and receiver, unless the
-    # process was told otherwise (the benchmarks put a lighter one here: bench/marker_leg.py).
+    # process was told otherwise (the benchmarks put a lighter one here: bench/marker_leg.py, which applies the
+    # user's loss itself and sends no key presses: the key pad and the loss below work on aiortc's sender).
     marker_media_factory: ClassVar[MarkerMediaFactory] = TrackMarkers
 
     def __init__(self, markers: bool = False) -> None:

@@ -51,10 +51,6 @@ class _ReceiverTap:
 class InboundAudio:
     """Ordered Opus frames from one receiver, fanned out to sinks (the bridge, recorders, mixers)."""
 
-    # Whether the frames released are the packets' payloads as they came, which the passthrough lane forwards;
-    # an inbound that makes frames of its own from them (G.711 to Opus) says False and never takes the lane.
-    releases_payloads = True
-
     def __init__(self, receiver: RTCRtpReceiver | None = None, loss_timeout: float = 0.02) -> None:
         """Taps ``receiver`` (an aiortc leg); without one, the owner feeds ``on_packet`` or ``deliver`` itself."""
         self.sinks: list[Sink] = []
@@ -78,10 +74,17 @@ class InboundAudio:
     def set_lane(self, lane: Lane | None) -> None:
         """The router's straight sink and its forward, or None: while that sink is the only one, in-order packets
         skip the frame, the release and the fan-out (see on_rtp); held and reordered ones go the generic way."""
-        self.lane = lane if self.releases_payloads else None
+        # Only where the frames released are the packets' payloads as they came: an inbound that releases frames of
+        # its own making (G.711 made Opus, media/rtp_transcode.py) overrides _release and never takes the lane.
+        self.lane = lane if type(self)._release is InboundAudio._release else None
 
     def heard(self) -> None:
         self.last_heard = time.monotonic()
+
+    @property
+    def _measuring(self) -> bool:
+        """Whether released frames are decoded for their level: someone watches and the sender sends none."""
+        return self.decode_levels and not self._levels_in_header
 
     def on_packet(self, packet: RtpPacket) -> None:
         """A depayloaded packet (aiortc's receiver, RTP endpoints): ``_data`` holds the payload as it is."""
@@ -128,8 +131,8 @@ class InboundAudio:
             lane is not None
             and len(sinks) == 1
             and sinks[0] is lane.sink
-            and not (self.decode_levels and not self._levels_in_header)  # _release would measure the frame
-            and self.buffer.next_in_line(sequence_number)
+            and not self._measuring  # _release would measure the frame
+            and self.buffer.take_if_next(sequence_number)
         ):
             try:
                 lane.forward(payload, unwrapped, arrival)
@@ -157,7 +160,7 @@ class InboundAudio:
         self._release(frame)
 
     def _release(self, frame: OpusFrame) -> None:
-        if self.decode_levels and not self._levels_in_header:
+        if self._measuring:
             self._measure(frame)
         for sink in list(self.sinks):
             try:

@@ -73,12 +73,12 @@ class JitterBuffer:
         self._place(sequence_number, None)
 
     def add(self, sequence_number: int, frame: OpusFrame) -> None:
-        if self.next_in_line(sequence_number):
+        if self.take_if_next(sequence_number):
             self.release(frame)
         else:
             self._place(sequence_number, frame)
 
-    def next_in_line(self, sequence_number: int) -> bool:
+    def take_if_next(self, sequence_number: int) -> bool:
         """The common case, kept short: the packet expected next with nothing waiting. Counted as received and
         released, and True: the caller passes it on at once (``add`` releases it; the inbound's passthrough lane
         forwards its fields without making a frame). False: nothing counted, the packet is for ``add``."""

@@ -80,7 +80,10 @@ class OutboundAudio(MediaStreamTrack):
     def push(self, frame: OpusFrame, mixed: bool = False) -> None:
         """A frame to send as it is: passed through from another leg, or ``mixed`` (encoded by the router)."""
         if self._send is not None:
-            self.counts["encoded" if mixed else "forwarded"] += 1
+            if not mixed:
+                self.forward(frame.payload, frame.timestamp, time.monotonic())
+                return
+            self.counts["encoded"] += 1
             self._send(frame.payload, self._forward_pts(frame.timestamp, time.monotonic()))
             return
         if len(self._frames) >= MAX_QUEUE:

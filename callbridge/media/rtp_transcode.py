@@ -36,8 +36,6 @@ class Resampler:
 class G711Inbound(InboundAudio):
     """The app's G.711 packets, reordered by the jitter buffer as any, then turned into 20 ms Opus frames."""
 
-    releases_payloads = False  # its frames are Opus made here: never the packets' payloads passed through
-
     def __init__(self, law: str) -> None:
         super().__init__()
         self.jitter = ArrivalJitter(clock_rate=NARROW)  # G.711's RTP clock is 8 kHz

@@ -54,7 +54,7 @@ class RtpWriter:
 
     def write(self, payload: bytes, pts: int) -> bytes:
         """The packet for a frame at ``pts`` on the leg's timeline; the first packet carries the marker."""
-        buffer = bytearray(12 + len(self.extensions) + len(payload))
+        buffer = bytearray(self._payload_at + len(payload))
         self.write_into(buffer, payload, pts)
         return bytes(buffer)
 
