@@ -39,6 +39,7 @@ class _Stream:
         second, sequence, timestamp, _ = _FIELDS.unpack_from(first, 1)
         self.lane = lane  # the inbound's lane when this was made: another one means the routing changed
         self.destination = destination
+        self.writer = writer
         self.tx: Any = destination._tx
         self.transport, self.remote = destination._transport, destination._remote
         self.source_type = second & 0x7F
@@ -70,17 +71,17 @@ def install() -> None:
     def forward(self: LeanLegPath, data: bytes, addr: Any) -> None:
         rx = self._rx
         stream: _Stream | None = vars(self).get("_floor")
+        if len(data) < 12 or is_rtcp(data) or (stream is not None and data[1] & 0x7F != stream.source_type):
+            generic(self, data, addr)  # RTCP, telephone events: the lean path's way, the stream stays
+            return
         if (
             rx is None
             or stream is None
-            or len(data) < 12
-            or is_rtcp(data)
-            or data[1] & 0x7F != stream.source_type
             or getattr(self.inbound, "lane", None) is not stream.lane
             or stream.destination._tx is None
         ):
-            generic(self, data, addr)
-            found = _destination(self) if rx is not None and len(data) >= 12 and not is_rtcp(data) else None
+            generic(self, data, addr)  # the first packets, or the routing changed: made anew from this one
+            found = _destination(self) if rx is not None else None
             vars(self)["_floor"] = _Stream(*found, data) if found is not None else None
             return
         try:
@@ -92,15 +93,13 @@ def install() -> None:
         view = tx.view
         view[:size] = rx.view[:size]
         second, sequence, timestamp, _ = _FIELDS.unpack_from(view, 1)
-        _FIELDS.pack_into(
-            view,
-            1,
-            (second & 0x80) | stream.payload_type,
-            (sequence + stream.sequence_offset) & 0xFFFF,
-            (timestamp + stream.timestamp_offset) & 0xFFFFFFFF,
-            stream.ssrc,
-        )
+        sequence = (sequence + stream.sequence_offset) & 0xFFFF
+        timestamp = (timestamp + stream.timestamp_offset) & 0xFFFFFFFF
+        _FIELDS.pack_into(view, 1, (second & 0x80) | stream.payload_type, sequence, timestamp, stream.ssrc)
         stream.transport.sendto(view[: tx.protect(size)].tobytes(), stream.remote)
+        # The destination's writer follows, so whatever it writes next (after a routing change) goes on from here.
+        writer = stream.writer
+        writer.sequence, writer.last_timestamp = (sequence + 1) & 0xFFFF, timestamp
         self.counts["floor"] = self.counts.get("floor", 0) + 1
 
     LeanLegPath._datagram = forward  # type: ignore[method-assign]  # this gateway process only (sitecustomize)
