@@ -10,7 +10,7 @@ gateway process adds. Then callbridge's other endpoint kinds against the same pl
 RTP app per call (Opus: passed through). Results go to bench/results/latest.json and latest.md.
 
     python -m bench.run            # the full run (< 10 min on 2 cores)
-    python -m bench.run --smoke    # 2 calls, 10 s: checks the harness, not the numbers
+    python -m bench.run --smoke    # 2 calls, 5 s a step: checks the harness, not the numbers
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Plan:
 def run(smoke: bool, paths_only: bool = False) -> dict[str, Any]:
     """The whole run: every figure for callbridge ("callbridge") and the naive bridge ("baseline"), the summary
     against the targets, and notes; then aiortc's packet path against the lean one. ``paths_only``: just that."""
-    plan = Plan(smoke, *((1.0, 10.0) if smoke else (2.0, 8.0)))
+    plan = Plan(smoke, *((1.0, 5.0) if smoke else (2.0, 8.0)))
     results: dict[str, Any] = {
         "mode": "smoke" if smoke else "full",
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -261,7 +261,7 @@ def measure_two_processes(bench: Bench, plan: Plan, cb: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="2 calls, 10 s: check that the figures are produced")
+    parser.add_argument("--smoke", action="store_true", help="2 calls, 5 s a step: check that the figures are produced")
     parser.add_argument("--paths", action="store_true", help="only aiortc's packet path against the lean one")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

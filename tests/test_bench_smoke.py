@@ -34,7 +34,7 @@ def test_the_smoke_benchmark_produces_every_figure(tmp_path: Path) -> None:
     for found in paths.values():
         assert found["per_call_ms_s"]["2"] > 0 and found["on_time"]["2"] is not None and found["forwarded_untouched"]
     floor = paths["floor/asyncio"]
-    assert floor["floor_forwarded"]["2"] > 1000  # the floor forwarded bare, not the lean path
+    assert floor["floor_forwarded"]["2"] > 200  # the floor forwarded bare, not the lean path
     assert floor["on_time"]["2"] > 0.5  # and the peers took what it sent (a numbering it broke fails SRTP there)
     for system in ("callbridge", "baseline"):
         figures = results[system]
