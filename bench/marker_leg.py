@@ -19,7 +19,6 @@ import itertools
 import logging
 import random
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from bench.child_site import site_environment
 from callbridge.emulator.markers import FRAME, PERIOD_FRAMES, RATE, MarkerTap, encoded_loop
 from callbridge.media.lean.leg_path import LeanLegPath
+from callbridge.media.lean.pacer import PerLoop
 from callbridge.media.lean.rtp_reader import AudioLevel
 from callbridge.media.outbound import Send
 
@@ -116,15 +116,7 @@ class MarkerClock:
             self._arm()
 
 
-_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MarkerClock] = weakref.WeakKeyDictionary()
-
-
-def clock() -> MarkerClock:
-    loop = asyncio.get_running_loop()
-    found = _clocks.get(loop)
-    if found is None:
-        found = _clocks[loop] = MarkerClock(loop)
-    return found
+clock = PerLoop(MarkerClock)  # the running loop's marker clock: clock()
 
 
 class MarkerListener:

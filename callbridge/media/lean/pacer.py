@@ -10,11 +10,13 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import Protocol
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 TICK = 0.02
+T = TypeVar("T")
 
 
 class Paced(Protocol):
@@ -58,13 +60,21 @@ class SilencePacer:
         self._handle = self.loop.call_later(max(0.0, self._due - time.monotonic()), self._tick)
 
 
-_pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SilencePacer] = weakref.WeakKeyDictionary()
+class PerLoop(Generic[T]):
+    """One ``make(loop)`` per event loop, made when first asked for on it and gone with it: a clock that serves
+    everything on its loop with one timer."""
+
+    def __init__(self, make: Callable[[asyncio.AbstractEventLoop], T]) -> None:
+        self.make = make
+        self._made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def __call__(self) -> T:
+        """The running loop's."""
+        loop = asyncio.get_running_loop()
+        found = self._made.get(loop)
+        if found is None:
+            found = self._made[loop] = self.make(loop)
+        return found
 
 
-def pacer() -> SilencePacer:
-    """The running loop's pacer."""
-    loop = asyncio.get_running_loop()
-    found = _pacers.get(loop)
-    if found is None:
-        found = _pacers[loop] = SilencePacer(loop)
-    return found
+pacer = PerLoop(SilencePacer)  # the running loop's pacer: pacer()
