@@ -55,6 +55,13 @@ def packet(
     inbound.on_rtp(payload_type, seq, seq * 960, payload or bytes([seq & 0xFF]), level, 100.0 + seq * 0.02)
 
 
+async def hang_up(router: Router, voice: InboundAudio, outputs: dict[str, Sent]) -> None:
+    for output in outputs.values():
+        output.stop()
+    voice.close()
+    await router.close()
+
+
 async def plain_call() -> tuple[Router, InboundAudio, dict[str, Sent]]:
     router = Router()
     user, agent = InboundAudio(Receiver()), InboundAudio()  # type: ignore[arg-type]  # a stand-in receiver
@@ -79,10 +86,7 @@ async def test_a_plain_calls_in_order_packets_take_the_lane_and_count_as_the_gen
     assert (stats.received, stats.released, stats.lost, stats.late) == (5, 5, 0, 0)
     assert list(stats.recent_hold_ms) == [0.0] * 5
     assert user.jitter.samples.seen == 4 and user.last_heard == 100.0 + 14 * 0.02
-    for output in outputs.values():
-        output.stop()
-    user.close()
-    await router.close()
+    await hang_up(router, user, outputs)
 
 
 async def test_reordered_packets_are_held_and_telephone_events_consumed_off_the_lane() -> None:
@@ -99,10 +103,7 @@ async def test_reordered_packets_are_held_and_telephone_events_consumed_off_the_
     stats = user.buffer.stats
     assert (stats.received, stats.released, stats.reordered, stats.lost) == (4, 4, 1, 0)
     assert stats.depth_max == 2 and len(stats.recent_hold_ms) == 4  # 3 waited for 2, with 2 behind it
-    for output in outputs.values():
-        output.stop()
-    user.close()
-    await router.close()
+    await hang_up(router, user, outputs)
 
 
 async def test_the_lane_is_left_while_a_listener_a_second_sink_or_a_level_meter_needs_the_frames() -> None:
@@ -130,10 +131,7 @@ async def test_the_lane_is_left_while_a_listener_a_second_sink_or_a_level_meter_
     packet(user, 8)
     assert outputs[A].pushed == 4 and user.level == -30.0 and user.decoded == 1
     assert outputs[A].counts["forwarded"] == 8 and user.buffer.stats.released == 8
-    for output in outputs.values():
-        output.stop()
-    user.close()
-    await router.close()
+    await hang_up(router, user, outputs)
 
 
 async def test_a_failing_output_leaves_the_sinks_as_the_generic_way_does() -> None:
@@ -148,10 +146,7 @@ async def test_a_failing_output_leaves_the_sinks_as_the_generic_way_does() -> No
     assert user.sinks == [] and user.buffer.stats.released == 2
     packet(user, 3)  # nothing left to hear it
     assert user.buffer.stats.released == 3
-    for output in outputs.values():
-        output.stop()
-    user.close()
-    await router.close()
+    await hang_up(router, user, outputs)
 
 
 async def test_an_inbound_that_makes_its_own_frames_never_takes_the_lane() -> None:
@@ -168,7 +163,4 @@ async def test_an_inbound_that_makes_its_own_frames_never_takes_the_lane() -> No
     sent = outputs[WHATSAPP].sent
     assert outputs[WHATSAPP].pushed == len(sent) == app.encoded >= 8  # Opus frames, each pushed
     assert all(len(payload) != 160 for payload, _ in sent)
-    for output in outputs.values():
-        output.stop()
-    app.close()
-    await router.close()
+    await hang_up(router, app, outputs)
